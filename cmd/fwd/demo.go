@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/internal/ui"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// demoOptions are the flags of fwd demo.
+type demoOptions struct {
+	verbose bool
+	output  outputFlag
+}
+
+func newDemoCmd(s streams) *cobra.Command {
+	opts := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Try fwd: an embedded gateway with demo services, forwarded at once",
+		Long: `Starts a gateway on loopback with a built-in project "demo" (an HTTP service
+"web" and a TCP echo addon "echo"), and forwards the whole project through a
+real TLS tunnel without touching the hosts file. Nothing leaves this machine.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			return runDemo(cmd.Context(), opts, s)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "log debug detail")
+	opts.output.register(cmd)
+	return cmd
+}
+
+func runDemo(ctx context.Context, o *demoOptions, s streams) error {
+	log := newLogger(s.Err, o.output.json(), o.verbose)
+	env, err := demo.Start(log.With("side", "gateway"))
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	client, err := forward.New(forward.Options{
+		Gateway:       env.Gateway,
+		Token:         env.Token,
+		Trust:         tunnel.Trust{Fingerprint: env.Fingerprint},
+		SkipHostnames: true,
+		Logger:        log.With("side", "client"),
+	})
+	if err != nil {
+		return err
+	}
+	results, err := client.ForwardProject(ctx, demo.Project)
+	if err != nil {
+		return errors.Join(err, client.Stop())
+	}
+	if o.output.json() {
+		err = writeJSONLine(s.Out, results)
+	} else {
+		err = demoIntro(s, env, results)
+	}
+	if err != nil {
+		client.Stop()
+		return err
+	}
+	<-ctx.Done()
+	return shutdown(client, log, s.Err)
+}
+
+func demoIntro(s streams, env *demo.Env, results []forward.Result) error {
+	styled := ui.Styled(s.Out)
+	ui.Status(s.Out, styled, ui.OK, fmt.Sprintf("demo gateway on %s (%s)", env.Gateway, env.Fingerprint))
+	if err := resultTable(s.Out, styled, results); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Data == nil {
+			continue
+		}
+		addr := net.JoinHostPort(r.Data.Address, strconv.Itoa(r.Data.Port))
+		switch r.Data.Protocol {
+		case "HTTP":
+			ui.Status(s.Out, styled, ui.Hint, "Try: curl http://"+addr+"/")
+		default:
+			host, port, _ := net.SplitHostPort(addr)
+			ui.Status(s.Out, styled, ui.Hint, fmt.Sprintf("Try: echo hello | nc -q1 %s %s", host, port))
+		}
+	}
+	ui.Status(s.Out, styled, ui.OK, "forwarding; press Ctrl-C to stop")
+	return nil
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// gatewayOptions are the flags of fwd gateway.
+type gatewayOptions struct {
+	configPath string
+	listen     string
+	verbose    bool
+	output     outputFlag
+}
+
+func newGatewayCmd(s streams) *cobra.Command {
+	opts := &gatewayOptions{}
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run the gateway: the end of the tunnel inside the private network",
+		Long: `The gateway holds the catalog of projects, services and addons and their
+private targets, checks tokens, and dials only targets named in its catalog.
+Without tls in the config it makes a self-signed certificate once, keeps it
+beside the config and prints its fingerprint for clients to pin.`,
+		Example: "  fwd gateway --config gateway.yaml\n  fwd gateway token --name alice --projects shop",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			if opts.configPath == "" {
+				return usageErrorf("no config: pass --config FILE (see the README for its shape)")
+			}
+			return runGateway(cmd.Context(), opts, s)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.configPath, "config", "c", "", "gateway config file (required)")
+	cmd.Flags().StringVar(&opts.listen, "listen", "", "address to listen on, overriding the config's listen")
+	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "log debug detail")
+	opts.output.register(cmd)
+	cmd.AddCommand(newGatewayTokenCmd(s))
+	return cmd
+}
+
+func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
+	log := newLogger(s.Err, o.output.json(), o.verbose)
+	cfg, err := config.Load(o.configPath)
+	if err != nil {
+		return err
+	}
+	if o.listen != "" {
+		cfg.Listen = o.listen
+	}
+	cert, err := gatewayCertificate(cfg, log)
+	if err != nil {
+		return err
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("gateway certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return &usageError{fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)}
+	}
+	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	fingerprint := tunnel.Fingerprint(leaf.Raw)
+	if err := announceGateway(s.Out, o.output.json(), ln.Addr().String(), fingerprint, cfg); err != nil {
+		ln.Close()
+		return err
+	}
+	return serveUntilDone(ctx, gw, ln, cfg.Limits, log)
+}
+
+// serveUntilDone serves until ctx ends, then drains within the grace period.
+func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, ln net.Listener, limits config.Limits, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- gw.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("stopping: draining sessions", "grace", limits.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), limits.ShutdownGrace)
+	defer cancel()
+	if err := gw.Shutdown(shutdownCtx); err != nil {
+		log.Warn("grace period over: open streams were cut")
+	}
+	if err := <-errc; err != nil && !errors.Is(err, tunnel.ErrGatewayClosed) {
+		return err
+	}
+	return nil
+}
+
+// gatewayCertificate loads the configured pair, or a self-signed one kept
+// beside the config (made on first start).
+func gatewayCertificate(cfg *config.Config, log *slog.Logger) (tls.Certificate, error) {
+	certPath, keyPath := cfg.TLS.Cert, cfg.TLS.Key
+	if certPath == "" {
+		dir := filepath.Dir(cfg.Path)
+		certPath, keyPath = filepath.Join(dir, "gateway.crt"), filepath.Join(dir, "gateway.key")
+	}
+	cert, created, err := tunnel.LoadOrCreateCertificate(certPath, keyPath)
+	if err != nil {
+		return cert, err
+	}
+	if created {
+		log.Info("made a self-signed certificate", "cert", certPath, "key", keyPath)
+	}
+	return cert, nil
+}
+
+func announceGateway(w io.Writer, jsonOut bool, addr, fingerprint string, cfg *config.Config) error {
+	if jsonOut {
+		return writeJSONLine(w, map[string]any{"listen": addr, "fingerprint": fingerprint, "projects": cfg.Catalog.ProjectNames()})
+	}
+	_, err := fmt.Fprintf(w, "fwd gateway listening on %s\nfingerprint %s\nprojects: %s\nclients: FWD_GATEWAY=%s FWD_FINGERPRINT=%s FWD_TOKEN=... fwd all --project NAME\n",
+		addr, fingerprint, strings.Join(cfg.Catalog.ProjectNames(), ", "), addr, fingerprint)
+	return err
+}
+
+// tokenOptions are the flags of fwd gateway token.
+type tokenOptions struct {
+	name     string
+	projects []string
+	output   outputFlag
+}
+
+func newGatewayTokenCmd(s streams) *cobra.Command {
+	opts := &tokenOptions{}
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Make a new access token and print the config lines that accept it",
+		Long: `Prints a new random token once, with the YAML lines to paste under tokens:
+in the gateway config. The gateway keeps only the token's SHA-256; store the
+token itself somewhere safe, it cannot be shown again.`,
+		Example: "  fwd gateway token --name alice --projects shop,billing\n  fwd gateway token --name ci --projects '*' --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := opts.output.validate(); err != nil {
+				return err
+			}
+			if opts.name == "" || len(opts.projects) == 0 {
+				return usageErrorf("pass --name NAME and --projects a,b (or '*' for all projects)")
+			}
+			return runGatewayToken(opts, s)
+		},
+	}
+	cmd.Flags().StringVar(&opts.name, "name", "", "who or what the token is for, shown in gateway logs (required)")
+	cmd.Flags().StringSliceVar(&opts.projects, "projects", nil, "projects the token may forward, or '*' (required)")
+	opts.output.register(cmd)
+	return cmd
+}
+
+func runGatewayToken(o *tokenOptions, s streams) error {
+	token, err := config.NewToken()
+	if err != nil {
+		return err
+	}
+	sum := config.HashToken(token)
+	if o.output.json() {
+		return writeJSONLine(s.Out, map[string]any{"name": o.name, "token": token, "sha256": sum, "projects": o.projects})
+	}
+	_, err = fmt.Fprintf(s.Out, "token (shown once; give it to %s as FWD_TOKEN):\n  %s\n\nadd to the gateway config under tokens:\n%s", o.name, token, config.TokenYAML(o.name, sum, o.projects))
+	return err
+}

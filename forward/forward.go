@@ -1,0 +1,558 @@
+// Package forward brings a gateway's private services and addons to this
+// machine: each gets its own loopback address with its real port numbers,
+// reached through one multiplexed TLS tunnel, optionally with hostnames in
+// the hosts file. It offers what Northflank's JavaScript forwarding client
+// offers: forward a service, an addon or a project, get results back, stop
+// one or all, or run a function while forwarding.
+//
+// A Client holds one tunnel for all its forwards. When the tunnel drops, local
+// listeners stay bound while the client reconnects, and connections made
+// meanwhile wait up to Options.ConnectWait.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/fwd-dev/fwd/hosts"
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/loopback"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// Options configure a Client. Gateway and Token are required.
+type Options struct {
+	Gateway string // host:port of the gateway
+	Token   string
+	// Trust verifies the gateway: a pinned fingerprint or a CA pool. The
+	// zero value uses the system's roots.
+	Trust tunnel.Trust
+	// SkipHostnames leaves the hosts file alone (no root needed); the JS
+	// client calls this ipOnly.
+	SkipHostnames bool
+	// HostsFile is the hosts file to edit; "" means the system's.
+	HostsFile string
+	// ConnectWait is how long a new local connection waits for a tunnel that
+	// is down before it is closed; zero means 10s.
+	ConnectWait time.Duration
+	// Logger receives operational logs; nil discards them. Tokens are never
+	// logged.
+	Logger *slog.Logger
+	// OnEvent, if set, is called on every change of state, from fwd's own
+	// goroutines, one call at a time. It must not call back into the Client.
+	OnEvent func(Event)
+	// Dialer, if set, makes the TCP connection to the gateway.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Result is the outcome for one forwarded port, shaped like the JavaScript
+// client's PortForwardingResult: exactly one of Data and Error is set.
+type Result struct {
+	Data  *Forward     `json:"data,omitempty"`
+	Error *ResultError `json:"error,omitempty"`
+}
+
+// Forward describes one port listening on this machine.
+type Forward struct {
+	Type      string   `json:"type"` // "service" or "addon"
+	ProjectID string   `json:"projectId"`
+	ID        string   `json:"id"`
+	Address   string   `json:"address"`
+	Port      int      `json:"port"` // the local port
+	PortName  string   `json:"portName,omitempty"`
+	Protocol  string   `json:"protocol,omitempty"`
+	Hostnames []string `json:"hostnames"`
+	// RemotePort is the catalog's port number. It differs from Port only when
+	// that number could not be bound here; Note then says why.
+	RemotePort int    `json:"remotePort"`
+	Note       string `json:"note,omitempty"`
+}
+
+// ResultError is a port that could not be forwarded.
+type ResultError struct {
+	Message string `json:"message"`
+}
+
+// State is the tunnel's state.
+type State int
+
+// The states a Client's tunnel goes through.
+const (
+	StateConnected State = iota + 1
+	StateReconnecting
+	StateStopped
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnected:
+		return "connected"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// Event reports a change: the tunnel's state, or the set of forwards.
+type Event struct {
+	State   State
+	Err     error    // why the tunnel is reconnecting, if known
+	Results []Result // every current forward
+}
+
+// Errors returned by Client methods.
+var (
+	ErrStopped  = errors.New("forward: client stopped")
+	ErrNotFound = errors.New("forward: not found")
+)
+
+// Client forwards services and addons through one tunnel. Its methods are
+// safe for concurrent use.
+type Client struct {
+	opts  Options
+	log   *slog.Logger
+	alloc loopback.Allocator
+	hosts *hostnames
+
+	startOnce sync.Once
+	startErr  error
+	link      *link
+
+	mu       sync.Mutex
+	stopped  bool
+	requests []request
+	active   map[catalog.ID]*resourceForward
+	order    []catalog.ID // active IDs in the order they were first forwarded
+	eventMu  sync.Mutex
+}
+
+// request is one Forward call still in force: a service, an addon, a project
+// (Name empty) or everything the token sees (Project empty too).
+type request struct {
+	Kind    catalog.Kind
+	Project string
+	Name    string
+}
+
+// New returns a Client. It connects on the first Forward call.
+func New(opts Options) (*Client, error) {
+	if opts.Gateway == "" {
+		return nil, errors.New("forward: no gateway address: set Options.Gateway (host:port)")
+	}
+	if _, _, err := net.SplitHostPort(opts.Gateway); err != nil {
+		return nil, fmt.Errorf("forward: gateway address %q is not host:port: %w", opts.Gateway, err)
+	}
+	if opts.ConnectWait <= 0 {
+		opts.ConnectWait = 10 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}}
+	if !opts.SkipHostnames {
+		c.hosts = newHostnames(hosts.New(opts.HostsFile), log)
+	}
+	return c, nil
+}
+
+// connect brings the tunnel up once; later calls return the first result.
+func (c *Client) connect(ctx context.Context) error {
+	c.startOnce.Do(func() {
+		cfg := &tunnel.ClientConfig{Token: c.opts.Token, Trust: c.opts.Trust, Dialer: c.opts.Dialer}
+		dial := func(ctx context.Context) (*tunnel.Session, error) {
+			return tunnel.Dial(ctx, c.opts.Gateway, cfg)
+		}
+		c.link = newLink(dial, c.stateChanged, c.reconnected)
+		c.startErr = c.link.start(ctx)
+		if c.startErr == nil && c.hosts != nil {
+			c.hosts.cleanStale()
+		}
+	})
+	return c.startErr
+}
+
+// Catalog returns what the gateway offers this client's token.
+func (c *Client) Catalog(ctx context.Context) (catalog.Catalog, error) {
+	if err := c.connect(ctx); err != nil {
+		return catalog.Catalog{}, err
+	}
+	if s := c.link.current(); s != nil {
+		return s.Catalog(), nil
+	}
+	return catalog.Catalog{}, ErrTunnelDown
+}
+
+// ForwardService forwards every port of one service.
+func (c *Client) ForwardService(ctx context.Context, projectID, serviceID string) ([]Result, error) {
+	return c.forward(ctx, request{Kind: catalog.Service, Project: projectID, Name: serviceID})
+}
+
+// ForwardAddon forwards every port of one addon.
+func (c *Client) ForwardAddon(ctx context.Context, projectID, addonID string) ([]Result, error) {
+	return c.forward(ctx, request{Kind: catalog.Addon, Project: projectID, Name: addonID})
+}
+
+// ForwardProject forwards every service and addon of a project.
+func (c *Client) ForwardProject(ctx context.Context, projectID string) ([]Result, error) {
+	if projectID == "" {
+		return nil, errors.New("forward: ForwardProject needs a project; use ForwardAll for every project")
+	}
+	return c.forward(ctx, request{Project: projectID})
+}
+
+// ForwardAll forwards every service and addon of every project the token
+// may see.
+func (c *Client) ForwardAll(ctx context.Context) ([]Result, error) {
+	return c.forward(ctx, request{})
+}
+
+func (c *Client) forward(ctx context.Context, req request) ([]Result, error) {
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	s := c.link.current()
+	if s == nil {
+		return nil, ErrTunnelDown
+	}
+	cat := s.Catalog()
+	wanted, err := req.resources(&cat)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, ErrStopped
+	}
+	c.requests = append(c.requests, req)
+	if err := c.reconcileLocked(&cat); err != nil {
+		c.requests = c.requests[:len(c.requests)-1]
+		c.reconcileLocked(&cat)
+		return nil, err
+	}
+	var out []Result
+	for _, r := range wanted {
+		if f := c.active[r.ID()]; f != nil {
+			out = append(out, f.results()...)
+		}
+	}
+	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
+	return out, nil
+}
+
+// resources lists what req names in cat, or why it names nothing.
+func (req request) resources(cat *catalog.Catalog) ([]catalog.Resource, error) {
+	if req.Project == "" {
+		var all []catalog.Resource
+		for i := range cat.Projects {
+			all = append(all, cat.Projects[i].All()...)
+		}
+		if len(all) == 0 {
+			return nil, fmt.Errorf("%w: the token sees no service or addon", ErrNotFound)
+		}
+		return all, nil
+	}
+	p, err := cat.Project(req.Project)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if req.Name == "" {
+		all := p.All()
+		if len(all) == 0 {
+			return nil, fmt.Errorf("%w: project %q has no service or addon", ErrNotFound, req.Project)
+		}
+		return all, nil
+	}
+	r, err := p.Resource(req.Kind, req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return []catalog.Resource{*r}, nil
+}
+
+// reconcileLocked makes the active forwards match the requests against cat:
+// it starts what is wanted and missing, stops what is no longer wanted or no
+// longer in the catalog, and rewrites the hostnames. c.mu is held.
+func (c *Client) reconcileLocked(cat *catalog.Catalog) error {
+	want := map[catalog.ID]catalog.Resource{}
+	var wantOrder []catalog.ID
+	for _, req := range c.requests {
+		rs, err := req.resources(cat)
+		if err != nil {
+			c.log.Warn("forward no longer in the catalog", "err", err)
+			continue
+		}
+		for _, r := range rs {
+			if _, dup := want[r.ID()]; !dup {
+				want[r.ID()] = r
+				wantOrder = append(wantOrder, r.ID())
+			}
+		}
+	}
+	for _, id := range append([]catalog.ID(nil), c.order...) {
+		if r, ok := want[id]; !ok || !samePorts(c.active[id].res, r) {
+			c.stopLocked(id)
+		}
+	}
+	var started []catalog.ID
+	for _, id := range wantOrder {
+		if c.active[id] != nil {
+			continue
+		}
+		f := c.startResource(want[id])
+		c.active[id] = f
+		c.order = append(c.order, id)
+		started = append(started, id)
+	}
+	if err := c.writeHostnamesLocked(); err != nil {
+		for _, id := range started {
+			c.stopLocked(id)
+		}
+		return err
+	}
+	return nil
+}
+
+func samePorts(a, b catalog.Resource) bool {
+	if len(a.Ports) != len(b.Ports) || len(a.Hostnames) != len(b.Hostnames) {
+		return false
+	}
+	for i := range a.Ports {
+		if a.Ports[i].Port != b.Ports[i].Port || a.Ports[i].Protocol != b.Ports[i].Protocol || a.Ports[i].Name != b.Ports[i].Name {
+			return false
+		}
+	}
+	for i := range a.Hostnames {
+		if a.Hostnames[i] != b.Hostnames[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) stopLocked(id catalog.ID) {
+	f := c.active[id]
+	if f == nil {
+		return
+	}
+	f.close()
+	delete(c.active, id)
+	for i, o := range c.order {
+		if o == id {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	c.alloc.Release(id)
+}
+
+func (c *Client) writeHostnamesLocked() error {
+	if c.hosts == nil {
+		return nil
+	}
+	names := c.hosts.assign(c.order, c.active)
+	for id, f := range c.active {
+		f.setHostnames(names[id])
+	}
+	return c.hosts.write(c.order, c.active)
+}
+
+// Results returns every current forward, in the order they were started.
+func (c *Client) Results() []Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resultsLocked()
+}
+
+func (c *Client) resultsLocked() []Result {
+	var out []Result
+	for _, id := range c.order {
+		out = append(out, c.active[id].results()...)
+	}
+	return out
+}
+
+// StopServiceForwarding stops what ForwardService started for that service.
+func (c *Client) StopServiceForwarding(projectID, serviceID string) error {
+	return c.stopRequest(request{Kind: catalog.Service, Project: projectID, Name: serviceID})
+}
+
+// StopAddonForwarding stops what ForwardAddon started for that addon.
+func (c *Client) StopAddonForwarding(projectID, addonID string) error {
+	return c.stopRequest(request{Kind: catalog.Addon, Project: projectID, Name: addonID})
+}
+
+// StopProjectForwarding stops what ForwardProject started for that project.
+func (c *Client) StopProjectForwarding(projectID string) error {
+	return c.stopRequest(request{Project: projectID})
+}
+
+// stopRequest withdraws a request. A resource that another request still
+// wants (a service inside a forwarded project) keeps forwarding.
+func (c *Client) stopRequest(req request) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.requests[:0]
+	found := false
+	for _, r := range c.requests {
+		if r == req {
+			found = true
+			continue
+		}
+		kept = append(kept, r)
+	}
+	c.requests = kept
+	if !found {
+		return fmt.Errorf("%w: nothing forwarded for %s", ErrNotFound, req)
+	}
+	var cat catalog.Catalog
+	if s := c.link.current(); s != nil {
+		cat = s.Catalog()
+	} else {
+		cat = c.catalogOfActiveLocked()
+	}
+	err := c.reconcileLocked(&cat)
+	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
+	return err
+}
+
+// catalogOfActiveLocked rebuilds a catalog from what is forwarded, so that
+// stopping works while the tunnel is down.
+func (c *Client) catalogOfActiveLocked() catalog.Catalog {
+	var cat catalog.Catalog
+	for _, id := range c.order {
+		r := c.active[id].res
+		p, err := cat.Project(r.Project)
+		if err != nil {
+			cat.Projects = append(cat.Projects, catalog.Project{Name: r.Project})
+			p = &cat.Projects[len(cat.Projects)-1]
+		}
+		if r.Kind == catalog.Addon {
+			p.Addons = append(p.Addons, r)
+		} else {
+			p.Services = append(p.Services, r)
+		}
+	}
+	return cat
+}
+
+func (req request) String() string {
+	switch {
+	case req.Project == "":
+		return "all projects"
+	case req.Name == "":
+		return "project " + req.Project
+	}
+	return catalog.ID{Project: req.Project, Kind: req.Kind, Name: req.Name}.String()
+}
+
+// Stop closes every forward and the tunnel and removes the hostnames. The
+// Client cannot be used again.
+func (c *Client) Stop() error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	c.requests = nil
+	for _, id := range append([]catalog.ID(nil), c.order...) {
+		c.stopLocked(id)
+	}
+	var err error
+	if c.hosts != nil {
+		err = c.hosts.remove()
+	}
+	c.mu.Unlock()
+	if c.link != nil {
+		c.link.close()
+	}
+	c.emit(Event{State: StateStopped})
+	return err
+}
+
+// stateChanged is the link's callback.
+func (c *Client) stateChanged(state State, err error) {
+	if state == StateReconnecting {
+		if err != nil {
+			c.log.Warn("tunnel down, reconnecting", "err", err)
+		} else {
+			c.log.Warn("tunnel down, reconnecting")
+		}
+	} else {
+		c.log.Info("tunnel up", "gateway", c.opts.Gateway)
+	}
+	c.emit(Event{State: state, Err: err, Results: c.Results()})
+}
+
+// reconnected reads the catalog again: services and addons added or removed
+// while the tunnel was down are forwarded or dropped.
+func (c *Client) reconnected(s *tunnel.Session) {
+	cat := s.Catalog()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	if err := c.reconcileLocked(&cat); err != nil {
+		c.log.Error("updating forwards after reconnect", "err", err)
+	}
+	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
+}
+
+func (c *Client) emit(e Event) {
+	if c.opts.OnEvent == nil {
+		return
+	}
+	c.eventMu.Lock()
+	defer c.eventMu.Unlock()
+	c.opts.OnEvent(e)
+}
+
+// WithServiceForwarding forwards a service, calls fn with the results and
+// stops forwarding when fn returns.
+func (c *Client) WithServiceForwarding(ctx context.Context, projectID, serviceID string, fn func(context.Context, []Result) error) error {
+	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardService(ctx, projectID, serviceID) },
+		func() error { return c.StopServiceForwarding(projectID, serviceID) })
+}
+
+// WithAddonForwarding forwards an addon, calls fn with the results and stops
+// forwarding when fn returns.
+func (c *Client) WithAddonForwarding(ctx context.Context, projectID, addonID string, fn func(context.Context, []Result) error) error {
+	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardAddon(ctx, projectID, addonID) },
+		func() error { return c.StopAddonForwarding(projectID, addonID) })
+}
+
+// WithProjectForwarding forwards a project, calls fn with the results and
+// stops forwarding when fn returns.
+func (c *Client) WithProjectForwarding(ctx context.Context, projectID string, fn func(context.Context, []Result) error) error {
+	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardProject(ctx, projectID) },
+		func() error { return c.StopProjectForwarding(projectID) })
+}
+
+func (c *Client) with(ctx context.Context, fn func(context.Context, []Result) error, start func() ([]Result, error), stop func() error) error {
+	results, err := start()
+	if err != nil {
+		return err
+	}
+	fnErr := fn(ctx, results)
+	return errors.Join(fnErr, stop())
+}
+
+// RemoveHostnames removes this client's hostnames at once, without waiting for
+// anything else: for a user who presses Ctrl-C a second time. Stop does it too.
+func (c *Client) RemoveHostnames() error {
+	if c.hosts == nil {
+		return nil
+	}
+	return c.hosts.remove()
+}

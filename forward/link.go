@@ -1,0 +1,184 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// Backoff between reconnect attempts: the first retry is immediate, then
+// doubling from backoffBase up to backoffCap, each with up to 50% jitter so
+// that many clients cut off at once do not come back in lockstep.
+const (
+	backoffBase = 250 * time.Millisecond
+	backoffCap  = 15 * time.Second
+)
+
+// ErrTunnelDown is returned to a local connection that waited for the tunnel
+// longer than Options.ConnectWait.
+var ErrTunnelDown = errors.New("forward: tunnel to the gateway is down")
+
+// link keeps one tunnel session up: it redials with backoff whenever the
+// session ends, until closed. Local listeners never notice a reconnect
+// except as a short wait in session.
+type link struct {
+	dial    func(ctx context.Context) (*tunnel.Session, error)
+	onState func(state State, err error)
+	onUp    func(s *tunnel.Session) // after every reconnect, with the new catalog
+
+	mu     sync.Mutex
+	cur    *tunnel.Session
+	ready  chan struct{} // closed while cur is set
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error), onUp func(*tunnel.Session)) *link {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &link{dial: dial, onState: onState, onUp: onUp, ready: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+// start makes the first connection. Its error is returned as is: a client
+// that cannot log in at all should say so, not retry forever.
+func (l *link) start(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-l.ctx.Done():
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	s, err := l.dial(ctx)
+	if err != nil {
+		return err
+	}
+	l.set(s)
+	l.onState(StateConnected, nil)
+	l.done = make(chan struct{})
+	go l.keepUp(s)
+	return nil
+}
+
+func (l *link) set(s *tunnel.Session) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cur = s
+	if s != nil {
+		close(l.ready)
+	} else {
+		l.ready = make(chan struct{})
+	}
+}
+
+// current returns the session and its catalog, or nil while down.
+func (l *link) current() *tunnel.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur
+}
+
+// session waits up to wait for a live session.
+func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		s, ready := l.cur, l.ready
+		l.mu.Unlock()
+		if s != nil {
+			select {
+			case <-s.Done():
+				// Ended but keepUp has not cleared it yet; look again soon.
+				ready = nil
+			default:
+				return s, nil
+			}
+		}
+		var poll <-chan time.Time
+		if ready == nil {
+			poll = time.After(5 * time.Millisecond)
+		}
+		select {
+		case <-ready:
+		case <-poll:
+		case <-timer.C:
+			return nil, fmt.Errorf("%w (waited %s)", ErrTunnelDown, wait)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.ctx.Done():
+			return nil, ErrStopped
+		}
+	}
+}
+
+// keepUp watches the session and reconnects after it ends.
+func (l *link) keepUp(s *tunnel.Session) {
+	defer close(l.done)
+	for {
+		select {
+		case <-s.Done():
+		case <-l.ctx.Done():
+			s.Close()
+			return
+		}
+		l.set(nil)
+		l.onState(StateReconnecting, nil)
+		next, ok := l.redial()
+		if !ok {
+			return
+		}
+		l.set(next)
+		l.onState(StateConnected, nil)
+		l.onUp(next)
+		s = next
+	}
+}
+
+// redial tries until it connects or the link is closed.
+func (l *link) redial() (*tunnel.Session, bool) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff(attempt)):
+			case <-l.ctx.Done():
+				return nil, false
+			}
+		}
+		s, err := l.dial(l.ctx)
+		if err == nil {
+			return s, true
+		}
+		if l.ctx.Err() != nil {
+			return nil, false
+		}
+		l.onState(StateReconnecting, err)
+	}
+}
+
+// backoff is the wait before the attempt-th retry (attempt >= 1).
+func backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 16 {
+		d = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// close ends the session and stops reconnecting.
+func (l *link) close() {
+	l.cancel()
+	if l.done != nil {
+		<-l.done
+	}
+	if s := l.current(); s != nil {
+		s.Close()
+	}
+}

@@ -1,0 +1,221 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// resourceForward is one service or addon being forwarded: its address and
+// one listener per port.
+type resourceForward struct {
+	c     *Client
+	res   catalog.Resource
+	addr  netip.Addr
+	ports []*portForward
+
+	mu        sync.Mutex
+	hostnames []string
+}
+
+// portForward is one listening port and the connections it carries.
+type portForward struct {
+	port  catalog.Port
+	local netip.AddrPort
+	note  string
+	err   error
+	log   *slog.Logger
+	close func() // stops listening and cuts open connections
+}
+
+func (c *Client) startResource(res catalog.Resource) *resourceForward {
+	f := &resourceForward{c: c, res: res, addr: c.alloc.Addr(res.ID())}
+	for _, p := range res.Ports {
+		f.ports = append(f.ports, f.startPort(p))
+	}
+	return f
+}
+
+func (f *resourceForward) startPort(p catalog.Port) *portForward {
+	pf := &portForward{port: p, log: f.c.log.With("forward", f.label(p))}
+	if p.Protocol.Network() != "tcp" {
+		pf.err = fmt.Errorf("%s: %s ports are not forwarded by this version of fwd", f.label(p), p.Protocol)
+		return pf
+	}
+	ln, note, err := listenTCP(f.addr, p.Port)
+	if err != nil {
+		pf.err = fmt.Errorf("%s: %w", f.label(p), err)
+		return pf
+	}
+	pf.note = note
+	pf.local = netip.MustParseAddrPort(ln.Addr().String())
+	if note != "" {
+		pf.log.Warn(note)
+	}
+	target := tunnel.Target{ID: f.res.ID(), Network: "tcp", Port: p.Port}
+	pf.close = f.c.serveTCP(ln, target, pf.log)
+	return pf
+}
+
+// label names a port in logs and errors: "shop/api http".
+func (f *resourceForward) label(p catalog.Port) string {
+	name := p.Name
+	if name == "" {
+		name = strconv.Itoa(int(p.Port))
+	}
+	return f.res.ID().String() + " " + name
+}
+
+// listenTCP binds addr:port. When that cannot be bound (a privileged port
+// without root, a port in use, an address the OS does not route) it binds a
+// free port instead and says why in note.
+func listenTCP(addr netip.Addr, port uint16) (ln net.Listener, note string, err error) {
+	ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, port).String())
+	if err == nil {
+		return ln, "", nil
+	}
+	reason := bindFailure(err, port)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		// macOS routes only 127.0.0.1 until lo0 gets an alias.
+		addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	ln, err2 := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	if err2 != nil {
+		return nil, "", fmt.Errorf("cannot listen on %s port %d (%s) nor on a free port: %w", addr, port, reason, err2)
+	}
+	got := netip.MustParseAddrPort(ln.Addr().String())
+	return ln, fmt.Sprintf("port %d %s: forwarded on %s instead", port, reason, got), nil
+}
+
+func bindFailure(err error, port uint16) string {
+	switch {
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+		if port < 1024 {
+			return "needs root"
+		}
+		return "is not allowed"
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "is already in use"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "cannot be bound on its own loopback address"
+	}
+	return "cannot be bound"
+}
+
+// serveTCP accepts on ln and carries each connection over its own stream. The
+// returned func stops it and closes the connections it carries.
+func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var conns sync.Map
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				log.Warn("accept failed", "err", err)
+				continue
+			}
+			conns.Store(conn, struct{}{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conns.Delete(conn)
+				c.carry(ctx, conn.(*net.TCPConn), target, log)
+			}()
+		}
+	}()
+	return func() {
+		cancel()
+		ln.Close()
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+		wg.Wait()
+	}
+}
+
+// carry moves one local connection through the tunnel.
+func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Target, log *slog.Logger) {
+	sess, err := c.link.session(ctx, c.opts.ConnectWait)
+	if err != nil {
+		log.Warn("closing connection", "from", conn.RemoteAddr().String(), "err", err)
+		relay.Abort(conn)
+		return
+	}
+	st, err := sess.Open(target)
+	if err != nil {
+		log.Warn("closing connection", "from", conn.RemoteAddr().String(), "err", err)
+		relay.Abort(conn)
+		return
+	}
+	err = relay.Pipe(conn, st)
+	var se *tunnel.StreamError
+	if errors.As(err, &se) {
+		// The gateway's message already names the service and port.
+		c.log.Warn(se.Message)
+	}
+}
+
+func (f *resourceForward) setHostnames(names []string) {
+	f.mu.Lock()
+	f.hostnames = names
+	f.mu.Unlock()
+}
+
+func (f *resourceForward) results() []Result {
+	f.mu.Lock()
+	names := append([]string{}, f.hostnames...)
+	f.mu.Unlock()
+	out := make([]Result, 0, len(f.ports))
+	for _, pf := range f.ports {
+		if pf.err != nil {
+			out = append(out, Result{Error: &ResultError{Message: pf.err.Error()}})
+			continue
+		}
+		out = append(out, Result{Data: &Forward{
+			Type:       string(f.res.Kind),
+			ProjectID:  f.res.Project,
+			ID:         f.res.Name,
+			Address:    pf.local.Addr().String(),
+			Port:       int(pf.local.Port()),
+			PortName:   pf.port.Name,
+			Protocol:   string(pf.port.Protocol),
+			Hostnames:  names,
+			RemotePort: int(pf.port.Port),
+			Note:       pf.note,
+		}})
+	}
+	return out
+}
+
+// address is where the resource's hostnames point: its own loopback address,
+// or 127.0.0.1 where the OS would not bind that.
+func (f *resourceForward) address() netip.Addr {
+	for _, pf := range f.ports {
+		if pf.err == nil {
+			return pf.local.Addr()
+		}
+	}
+	return f.addr
+}
+
+func (f *resourceForward) close() {
+	for _, pf := range f.ports {
+		if pf.close != nil {
+			pf.close()
+		}
+	}
+}

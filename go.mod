@@ -1,0 +1,25 @@
+module github.com/fwd-dev/fwd
+
+go 1.26.8
+
+require (
+	github.com/charmbracelet/lipgloss v1.0.0
+	github.com/hashicorp/yamux v0.1.2
+	github.com/spf13/cobra v1.10.2
+	github.com/txn2/txeh v1.8.1
+	golang.org/x/sys v0.28.0
+	golang.org/x/term v0.27.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
+	github.com/charmbracelet/x/ansi v0.4.2 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/lucasb-eyer/go-colorful v1.2.0 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-runewidth v0.0.15 // indirect
+	github.com/muesli/termenv v0.15.2 // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
+)

@@ -1,0 +1,186 @@
+// Package demo runs a whole fwd setup inside one process: a gateway on
+// loopback with a self-signed certificate, and the private services its demo
+// project points at (an HTTP service and a TCP echo addon). fwd demo uses it,
+// and so do tests that want a gateway without a config file.
+package demo
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// Project is the demo project's name.
+const Project = "demo"
+
+// Env is a running demo: point a forward.Client at Gateway with Token,
+// trusting Fingerprint.
+type Env struct {
+	Gateway     string
+	Fingerprint string
+	Token       string
+	Config      *config.Config
+
+	gw        *tunnel.Gateway
+	closers   []io.Closer
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Start starts the demo's servers and its gateway on loopback ports chosen by
+// the OS.
+func Start(log *slog.Logger) (*Env, error) {
+	e := &Env{}
+	web, err := e.listen()
+	if err != nil {
+		return nil, err
+	}
+	echo, err := e.listen()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.serveHTTP(web)
+	e.serveEcho(echo)
+	if err := e.startGateway(web.Addr().String(), echo.Addr().String(), log); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen: %w", err)
+	}
+	e.closers = append(e.closers, ln)
+	return ln, nil
+}
+
+// Catalog is the demo project: service web (HTTP on 8080) and addon echo (TCP
+// on 7007), pointing at the given private addresses.
+func Catalog(webAddr, echoAddr string) catalog.Catalog {
+	return catalog.Catalog{Projects: []catalog.Project{{
+		Name: Project,
+		Services: []catalog.Resource{{
+			Kind: catalog.Service, Project: Project, Name: "web",
+			Hostnames: []string{"web.demo.fwd.local"},
+			Ports:     []catalog.Port{{Name: "http", Port: 8080, Protocol: catalog.HTTP, Targets: []string{webAddr}}},
+		}},
+		Addons: []catalog.Resource{{
+			Kind: catalog.Addon, Project: Project, Name: "echo",
+			Ports: []catalog.Port{{Name: "echo", Port: 7007, Protocol: catalog.TCP, Targets: []string{echoAddr}}},
+		}},
+	}}}
+}
+
+func (e *Env) startGateway(webAddr, echoAddr string, log *slog.Logger) error {
+	token, err := config.NewToken()
+	if err != nil {
+		return err
+	}
+	e.Token = token
+	e.Config = &config.Config{
+		Listen:  "127.0.0.1:0",
+		Tokens:  []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{Project}}},
+		Catalog: Catalog(webAddr, echoAddr),
+		Limits:  config.DefaultLimits(),
+	}
+	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	if err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	e.Fingerprint = tunnel.Fingerprint(leaf.Raw)
+	ln, err := net.Listen("tcp", e.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("demo: gateway listen: %w", err)
+	}
+	e.Gateway = ln.Addr().String()
+	e.gw = &tunnel.Gateway{Config: e.Config, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.gw.Serve(ln)
+	}()
+	return nil
+}
+
+// serveHTTP answers every request with a short page naming the path asked for.
+func (e *Env) serveHTTP(ln net.Listener) {
+	srv := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from the fwd demo web service: you asked for %s over %s\n", r.URL.Path, r.Proto)
+		}),
+	}
+	e.closers = append(e.closers, srv)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		srv.Serve(ln)
+	}()
+}
+
+// serveEcho sends back whatever it receives, half-close included.
+func (e *Env) serveEcho(ln net.Listener) {
+	var conns sync.WaitGroup
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer conns.Wait()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+}
+
+// Close stops the gateway and the demo servers.
+func (e *Env) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		if e.gw != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if shutErr := e.gw.Shutdown(ctx); shutErr != nil && !errors.Is(shutErr, context.DeadlineExceeded) {
+				err = shutErr
+			}
+			cancel()
+		}
+		for _, c := range e.closers {
+			c.Close()
+		}
+		e.wg.Wait()
+	})
+	return err
+}

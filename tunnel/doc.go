@@ -1,0 +1,66 @@
+// Package tunnel is fwd's wire protocol: one TLS 1.3 connection between a
+// client and a gateway, multiplexed into streams with yamux, a control stream
+// for login and the catalog, and one data stream per forwarded connection.
+//
+// # Session
+//
+// The client dials the gateway over TCP and completes a TLS 1.3 handshake
+// (ALPN "fwd/1"; TLS 1.2 and older are refused by both sides). It trusts the
+// gateway through a CA pool or a pinned SHA-256 fingerprint of the gateway's
+// leaf certificate. Both ends then run a yamux session over the TLS
+// connection, the client as yamux client.
+//
+// # Control stream
+//
+// The first stream the client opens is the control stream. Each message on it
+// is a frame:
+//
+//	+----------------+----------------------------+
+//	| length uint32  | JSON object (length bytes) |
+//	+----------------+----------------------------+
+//
+// length is big endian and at most MaxControlFrame bytes; a larger frame ends
+// the session. Every object has a "type":
+//
+//	client -> gateway  {"type":"hello","version":1,"token":"fwd_..."}
+//	gateway -> client  {"type":"welcome","version":1,"catalog":{...}}
+//	gateway -> client  {"type":"error","code":"unauthorized","message":"..."}
+//
+// The catalog in a welcome holds only the projects the token may see, without
+// private targets. The gateway closes the session after an error message.
+// Later versions push catalog changes on the same stream; clients ignore
+// message types they do not know.
+//
+// # Data streams
+//
+// Every other stream carries one forwarded TCP connection or UDP flow. The
+// client writes a stream header and may write payload right after it, without
+// waiting: opening a connection costs no extra round trip.
+//
+//	offset  size  field
+//	0       1     magic 'F' (0x46)
+//	1       1     header version (1)
+//	2       1     network: 1 = TCP, 2 = UDP
+//	3       1     kind: 1 = service, 2 = addon
+//	4       2     port, big endian: the catalog port, not the local one
+//	6       1     n = length of the project name (1..MaxName)
+//	7       n     project name
+//	7+n     1     m = length of the service or addon name (1..MaxName)
+//	8+n     m     service or addon name
+//
+// The gateway looks (project, kind, name, network, port) up in its catalog,
+// checks the token's scope and dials one of the port's targets (round-robin,
+// trying the next target when a dial fails). It never dials an address that
+// is not in its catalog. It answers with one status byte, followed for any
+// status but OK by a message:
+//
+//	offset  size  field
+//	0       1     status: 0 OK, 1 not found, 2 forbidden, 3 dial failed,
+//	              4 limit reached, 5 bad header
+//	1       2     k = message length, big endian (absent when status is OK)
+//	3       k     UTF-8 message for the user
+//
+// After OK, TCP streams carry raw bytes both ways; closing the write side of a
+// stream (yamux FIN) is a TCP half-close. UDP streams carry datagrams, each
+// prefixed by its length as a big-endian uint16.
+package tunnel

@@ -1,0 +1,427 @@
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/relay"
+)
+
+// handshakeTimeout bounds the TLS handshake and login of a new session, so
+// that connections that never speak cannot pile up.
+const handshakeTimeout = 10 * time.Second
+
+// Gateway serves fwd sessions: it checks tokens, hands out the catalog and
+// dials catalog targets for data streams. Set the fields before Serve.
+type Gateway struct {
+	Config *config.Config
+	TLS    *tls.Config
+	Logger *slog.Logger
+	// Dial makes connections to targets; nil means net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*yamux.Session]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+	next      sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
+	logins    loginLimiter
+}
+
+// ErrGatewayClosed is returned by Serve after Shutdown.
+var ErrGatewayClosed = errors.New("tunnel: gateway closed")
+
+// Serve accepts sessions on ln until Shutdown. ln carries plain TCP; Serve
+// does the TLS.
+func (g *Gateway) Serve(ln net.Listener) error {
+	if !g.track(ln) {
+		return ErrGatewayClosed
+	}
+	defer g.untrack(ln)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if g.isClosing() {
+				return ErrGatewayClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("tunnel: accept: %w", err)
+		}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.serveConn(conn)
+		}()
+	}
+}
+
+func (g *Gateway) logger() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return g.Logger
+}
+
+func (g *Gateway) track(ln net.Listener) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	if g.listeners == nil {
+		g.listeners = map[net.Listener]struct{}{}
+		g.sessions = map[*yamux.Session]struct{}{}
+	}
+	g.listeners[ln] = struct{}{}
+	return true
+}
+
+func (g *Gateway) untrack(ln net.Listener) {
+	g.mu.Lock()
+	delete(g.listeners, ln)
+	g.mu.Unlock()
+}
+
+func (g *Gateway) isClosing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closing
+}
+
+// addSession registers a session unless the gateway is closing or full.
+func (g *Gateway) addSession(s *yamux.Session) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return ErrGatewayClosed
+	}
+	if max := g.Config.Limits.MaxSessions; max > 0 && len(g.sessions) >= max {
+		return fmt.Errorf("gateway has reached its limit of %d sessions", max)
+	}
+	g.sessions[s] = struct{}{}
+	return nil
+}
+
+func (g *Gateway) removeSession(s *yamux.Session) {
+	g.mu.Lock()
+	delete(g.sessions, s)
+	g.mu.Unlock()
+}
+
+// Shutdown stops accepting sessions, lets open streams finish until ctx is
+// done, then closes every session. It returns ctx.Err() if it had to cut
+// streams short.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closing = true
+	for ln := range g.listeners {
+		ln.Close()
+	}
+	g.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if g.idle() {
+			g.closeSessions()
+		}
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			g.closeSessions()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// idle reports whether no session has a data stream open.
+func (g *Gateway) idle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for s := range g.sessions {
+		if s.NumStreams() > 1 { // the control stream stays open
+			return false
+		}
+	}
+	return true
+}
+
+func (g *Gateway) closeSessions() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for s := range g.sessions {
+		s.Close()
+	}
+}
+
+func (g *Gateway) serveConn(raw net.Conn) {
+	log := g.logger().With("remote", raw.RemoteAddr().String())
+	source := remoteIP(raw)
+	if wait := g.logins.delay(source); wait > 0 {
+		// Refuse before the handshake: a guesser pays nothing else.
+		log.Warn("refusing session: too many failed logins", "retry_in", wait.Round(time.Second))
+		raw.Close()
+		return
+	}
+	conn := tls.Server(raw, g.TLS)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		log.Debug("TLS handshake failed", "err", err)
+		raw.Close()
+		return
+	}
+	mux, err := yamux.Server(newCoalescingConn(conn), muxConfig())
+	if err != nil {
+		raw.Close()
+		return
+	}
+	defer mux.Close()
+	sess, err := g.login(ctx, mux, source)
+	if err != nil {
+		log.Info("login failed", "err", err)
+		return
+	}
+	if err := g.addSession(mux); err != nil {
+		sess.refuse(codeLimit, err.Error())
+		log.Warn("session refused", "err", err)
+		return
+	}
+	defer g.removeSession(mux)
+	log = log.With("token", sess.token.Name)
+	log.Info("session started")
+	g.acceptStreams(mux, sess, log)
+	log.Info("session ended")
+}
+
+// session is a logged-in client.
+type session struct {
+	token   *config.Token
+	control net.Conn
+	streams chan struct{} // semaphore: one slot per open data stream
+}
+
+func (s *session) refuse(code, msg string) {
+	s.control.SetWriteDeadline(time.Now().Add(time.Second))
+	writeControl(s.control, &controlMsg{Type: msgError, Code: code, Message: msg})
+}
+
+func (g *Gateway) login(ctx context.Context, mux *yamux.Session, source string) (*session, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	accepted := make(chan result, 1)
+	go func() { c, err := mux.AcceptStream(); accepted <- result{c, err} }()
+	var control net.Conn
+	select {
+	case r := <-accepted:
+		if r.err != nil {
+			return nil, fmt.Errorf("no control stream: %w", r.err)
+		}
+		control = r.c
+	case <-ctx.Done():
+		return nil, errors.New("no control stream before the handshake timeout")
+	}
+	deadline, _ := ctx.Deadline()
+	control.SetDeadline(deadline)
+	hello, err := readControl(bufio.NewReaderSize(control, 512))
+	if err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	s := &session{control: control}
+	if hello.Type != msgHello || hello.Version != Version {
+		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
+		return nil, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type)
+	}
+	tok, err := g.Config.Authenticate(hello.Token)
+	if err != nil {
+		g.logins.failed(source)
+		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
+		return nil, err // the token itself is never logged
+	}
+	g.logins.succeeded(source)
+	s.token = tok
+	cat := g.Config.Catalog.Filter(tok.Allows)
+	if err := writeControl(control, &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat}); err != nil {
+		return nil, fmt.Errorf("send welcome: %w", err)
+	}
+	control.SetDeadline(time.Time{})
+	max := g.Config.Limits.MaxStreamsPerSession
+	if max <= 0 {
+		max = 1 << 16
+	}
+	s.streams = make(chan struct{}, max)
+	return s, nil
+}
+
+func (g *Gateway) acceptStreams(mux *yamux.Session, s *session, log *slog.Logger) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	go func() {
+		// The control stream has nothing more to say in version 1; reading
+		// it notices a client that goes away.
+		io.Copy(io.Discard, s.control)
+	}()
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		select {
+		case s.streams <- struct{}{}:
+		default:
+			st.Write(appendStatus(nil, StatusLimit, fmt.Sprintf("gateway limit of %d streams per session reached", cap(s.streams))))
+			st.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.streams }()
+			g.serveStream(st, s, log)
+		}()
+	}
+}
+
+// serveStream handles one data stream: header, catalog check, dial, relay.
+func (g *Gateway) serveStream(st *yamux.Stream, s *session, log *slog.Logger) {
+	defer st.Close()
+	st.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	t, err := ReadHeader(st)
+	if err != nil {
+		st.Write(appendStatus(nil, StatusBadHeader, err.Error()))
+		log.Warn("bad stream header", "err", err)
+		return
+	}
+	st.SetReadDeadline(time.Time{})
+	port, status, msg := g.resolve(t, s.token)
+	if status != StatusOK {
+		st.Write(appendStatus(nil, status, msg))
+		log.Info("stream refused", "target", t.String(), "reason", msg)
+		return
+	}
+	target, err := g.dial(t.Network, port)
+	if err != nil {
+		msg := fmt.Sprintf("%s %s: gateway could not connect to target: %s", t.ID, portLabel(port), rootCause(err))
+		st.Write(appendStatus(nil, StatusDialFailed, msg))
+		log.Warn("dial failed", "target", t.String(), "err", err)
+		return
+	}
+	if _, err := st.Write(appendStatus(nil, StatusOK, "")); err != nil {
+		target.Close()
+		return
+	}
+	switch tc := target.(type) {
+	case relay.Conn:
+		relay.Pipe(gatewayStream{st}, tc)
+	default:
+		target.Close()
+	}
+}
+
+// resolve checks a stream header against the token's scope and the catalog.
+// The answer is the same "not found" for a project outside the token's scope
+// as for one that does not exist, so a token cannot probe other projects.
+func (g *Gateway) resolve(t Target, tok *config.Token) (*catalog.Port, Status, string) {
+	if !tok.Allows(t.ID.Project) {
+		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
+	}
+	r, err := g.Config.Catalog.Lookup(t.ID)
+	if err != nil {
+		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
+	}
+	p, err := r.Port(t.Port, t.Network)
+	if err != nil {
+		return nil, StatusNotFound, fmt.Sprintf("%s has no %s port %d", t.ID, t.Network, t.Port)
+	}
+	return p, StatusOK, ""
+}
+
+// dial connects to one of the port's targets, round-robin, moving on to the
+// next target when a dial fails. It only ever dials catalog addresses.
+func (g *Gateway) dial(network string, p *catalog.Port) (net.Conn, error) {
+	cur, _ := g.next.LoadOrStore(p, new(atomic.Uint32))
+	start := cur.(*atomic.Uint32).Add(1) - 1
+	timeout := g.Config.Limits.DialTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	dial := g.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	var errs []error
+	for i := range len(p.Targets) {
+		addr := p.Targets[(int(start)+i)%len(p.Targets)]
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		c, err := dial(ctx, network, addr)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func portLabel(p *catalog.Port) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return fmt.Sprintf("%d", p.Port)
+}
+
+// rootCause strips "dial tcp 10.0.0.5:80: connect:" so users read the reason
+// ("connection refused"), not the private address.
+func rootCause(err error) string {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		if errs := joined.Unwrap(); len(errs) > 0 {
+			err = errs[len(errs)-1]
+		}
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// gatewayStream gives a yamux stream the CloseWrite relay needs: a yamux
+// Close is a half-close (FIN), reads go on until the peer's FIN.
+type gatewayStream struct{ *yamux.Stream }
+
+func (s gatewayStream) CloseWrite() error { return s.Stream.Close() }
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}

@@ -1,0 +1,265 @@
+package tunnel
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+)
+
+// Version is the control protocol version this package speaks.
+const Version = 1
+
+// Limits on what a peer may send, so that a hostile peer cannot make the
+// other side allocate without bound.
+const (
+	MaxControlFrame = 1 << 20 // one control message, catalog included
+	MaxName         = 255     // a project, service or addon name in a stream header
+	maxStatusText   = 1024
+)
+
+const (
+	headerMagic   = 'F'
+	headerVersion = 1
+
+	netTCP = 1
+	netUDP = 2
+
+	kindService = 1
+	kindAddon   = 2
+)
+
+// Errors from decoding what a peer sent.
+var (
+	ErrBadHeader    = errors.New("tunnel: bad stream header")
+	ErrFrameTooLong = errors.New("tunnel: control frame too long")
+)
+
+// Target names what a data stream connects to: one port of one catalog
+// resource. It never carries a network address.
+type Target struct {
+	ID      catalog.ID
+	Network string // "tcp" or "udp"
+	Port    uint16
+}
+
+// String returns "project/name tcp/8080", the form used in log lines.
+func (t Target) String() string {
+	return fmt.Sprintf("%s %s/%d", t.ID, t.Network, t.Port)
+}
+
+// AppendHeader appends t's stream header to b.
+func AppendHeader(b []byte, t Target) ([]byte, error) {
+	if n := len(t.ID.Project); n == 0 || n > MaxName {
+		return b, fmt.Errorf("%w: project name length %d", ErrBadHeader, n)
+	}
+	if n := len(t.ID.Name); n == 0 || n > MaxName {
+		return b, fmt.Errorf("%w: name length %d", ErrBadHeader, n)
+	}
+	network, kind := byte(netTCP), byte(kindService)
+	switch t.Network {
+	case "tcp":
+	case "udp":
+		network = netUDP
+	default:
+		return b, fmt.Errorf("%w: network %q", ErrBadHeader, t.Network)
+	}
+	switch t.ID.Kind {
+	case catalog.Service:
+	case catalog.Addon:
+		kind = kindAddon
+	default:
+		return b, fmt.Errorf("%w: kind %q", ErrBadHeader, t.ID.Kind)
+	}
+	b = append(b, headerMagic, headerVersion, network, kind, byte(t.Port>>8), byte(t.Port))
+	b = append(b, byte(len(t.ID.Project)))
+	b = append(b, t.ID.Project...)
+	b = append(b, byte(len(t.ID.Name)))
+	return append(b, t.ID.Name...), nil
+}
+
+// ReadHeader reads one stream header. It reads at most 8+2*MaxName bytes.
+func ReadHeader(r io.Reader) (Target, error) {
+	var fixed [7]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		return Target{}, fmt.Errorf("%w: %w", ErrBadHeader, err)
+	}
+	if fixed[0] != headerMagic || fixed[1] != headerVersion {
+		return Target{}, fmt.Errorf("%w: magic %#x version %d", ErrBadHeader, fixed[0], fixed[1])
+	}
+	var t Target
+	switch fixed[2] {
+	case netTCP:
+		t.Network = "tcp"
+	case netUDP:
+		t.Network = "udp"
+	default:
+		return Target{}, fmt.Errorf("%w: network %d", ErrBadHeader, fixed[2])
+	}
+	switch fixed[3] {
+	case kindService:
+		t.ID.Kind = catalog.Service
+	case kindAddon:
+		t.ID.Kind = catalog.Addon
+	default:
+		return Target{}, fmt.Errorf("%w: kind %d", ErrBadHeader, fixed[3])
+	}
+	t.Port = binary.BigEndian.Uint16(fixed[4:6])
+	project, err := readName(r, fixed[6])
+	if err != nil {
+		return Target{}, err
+	}
+	var n [1]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return Target{}, fmt.Errorf("%w: %w", ErrBadHeader, err)
+	}
+	name, err := readName(r, n[0])
+	if err != nil {
+		return Target{}, err
+	}
+	t.ID.Project, t.ID.Name = project, name
+	return t, nil
+}
+
+func readName(r io.Reader, n byte) (string, error) {
+	if n == 0 {
+		return "", fmt.Errorf("%w: empty name", ErrBadHeader)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadHeader, err)
+	}
+	return string(b), nil
+}
+
+// Status is the gateway's answer to a stream header.
+type Status byte
+
+// The statuses a gateway answers with.
+const (
+	StatusOK Status = iota
+	StatusNotFound
+	StatusForbidden
+	StatusDialFailed
+	StatusLimit
+	StatusBadHeader
+)
+
+// StreamError is a non-OK status with the gateway's message.
+type StreamError struct {
+	Status  Status
+	Message string
+}
+
+func (e *StreamError) Error() string { return e.Message }
+
+// Is lets errors.Is match a StreamError by status alone.
+func (e *StreamError) Is(target error) bool {
+	t, ok := target.(*StreamError)
+	return ok && t.Status == e.Status && t.Message == ""
+}
+
+// ErrDialFailed matches (with errors.Is) a stream the gateway could not
+// connect to its target.
+var ErrDialFailed error = &StreamError{Status: StatusDialFailed}
+
+// appendStatus appends a status reply to b.
+func appendStatus(b []byte, s Status, msg string) []byte {
+	b = append(b, byte(s))
+	if s == StatusOK {
+		return b
+	}
+	if len(msg) > maxStatusText {
+		msg = msg[:maxStatusText]
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(msg)))
+	return append(b, msg...)
+}
+
+// readStatus reads a status reply; a non-OK status is returned as a
+// *StreamError.
+func readStatus(r io.Reader) error {
+	var b [3]byte
+	if _, err := io.ReadFull(r, b[:1]); err != nil {
+		return err
+	}
+	if Status(b[0]) == StatusOK {
+		return nil
+	}
+	if _, err := io.ReadFull(r, b[1:3]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint16(b[1:3])
+	if n > maxStatusText {
+		return fmt.Errorf("%w: status message of %d bytes", ErrBadHeader, n)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return err
+	}
+	return &StreamError{Status: Status(b[0]), Message: string(msg)}
+}
+
+// Control message types.
+const (
+	msgHello   = "hello"
+	msgWelcome = "welcome"
+	msgError   = "error"
+)
+
+// Error codes in control error messages.
+const (
+	codeUnauthorized = "unauthorized"
+	codeVersion      = "version"
+	codeLimit        = "limit"
+)
+
+// controlMsg is every control message; fields unused by a type stay empty.
+type controlMsg struct {
+	Type    string           `json:"type"`
+	Version int              `json:"version,omitempty"`
+	Token   string           `json:"token,omitempty"`
+	Catalog *catalog.Catalog `json:"catalog,omitempty"`
+	Code    string           `json:"code,omitempty"`
+	Message string           `json:"message,omitempty"`
+}
+
+// writeControl writes one length-prefixed control frame.
+func writeControl(w io.Writer, m *controlMsg) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("tunnel: encode %s: %w", m.Type, err)
+	}
+	if len(body) > MaxControlFrame {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLong, len(body))
+	}
+	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
+	_, err = w.Write(append(frame, body...))
+	return err
+}
+
+// readControl reads one control frame, refusing frames over MaxControlFrame
+// before allocating for them.
+func readControl(r *bufio.Reader) (*controlMsg, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > MaxControlFrame {
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLong, size)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	var m controlMsg
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("tunnel: bad control message: %w", err)
+	}
+	return &m, nil
+}
