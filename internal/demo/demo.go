@@ -55,8 +55,18 @@ func Start(log *slog.Logger) (*Env, error) {
 	}
 	e.serveHTTP(web)
 	e.serveEcho(echo)
-	if err := e.startGateway(web.Addr().String(), echo.Addr().String(), log); err != nil {
+	if err := e.startGateway(Catalog(web.Addr().String(), echo.Addr().String()), log); err != nil {
 		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// NewGateway starts only a gateway, on a loopback port, serving cat to one
+// token that sees every project. Tests use it with their own targets.
+func NewGateway(cat catalog.Catalog, log *slog.Logger) (*Env, error) {
+	e := &Env{}
+	if err := e.startGateway(cat, log); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -88,7 +98,7 @@ func Catalog(webAddr, echoAddr string) catalog.Catalog {
 	}}}
 }
 
-func (e *Env) startGateway(webAddr, echoAddr string, log *slog.Logger) error {
+func (e *Env) startGateway(cat catalog.Catalog, log *slog.Logger) error {
 	token, err := config.NewToken()
 	if err != nil {
 		return err
@@ -96,8 +106,8 @@ func (e *Env) startGateway(webAddr, echoAddr string, log *slog.Logger) error {
 	e.Token = token
 	e.Config = &config.Config{
 		Listen:  "127.0.0.1:0",
-		Tokens:  []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{Project}}},
-		Catalog: Catalog(webAddr, echoAddr),
+		Tokens:  []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}}},
+		Catalog: cat,
 		Limits:  config.DefaultLimits(),
 	}
 	certPEM, keyPEM, err := tunnel.GenerateCertificate()

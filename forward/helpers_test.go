@@ -1,0 +1,185 @@
+package forward_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// testLogger shows logs only with -v, where they explain a failure.
+func testLogger(t testing.TB) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+}
+
+// startEcho runs a TCP server on loopback that echoes everything and
+// half-closes after the client does.
+func startEcho(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// startHTTP runs an HTTP server on loopback that names itself in replies.
+func startHTTP(t testing.TB, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", name, r.URL.Path)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func service(project, name string, ports ...catalog.Port) catalog.Resource {
+	return catalog.Resource{Kind: catalog.Service, Project: project, Name: name, Ports: ports}
+}
+
+func addon(project, name string, ports ...catalog.Port) catalog.Resource {
+	return catalog.Resource{Kind: catalog.Addon, Project: project, Name: name, Ports: ports}
+}
+
+func tcpPort(name string, port uint16, proto catalog.Protocol, targets ...string) catalog.Port {
+	return catalog.Port{Name: name, Port: port, Protocol: proto, Targets: targets}
+}
+
+// startGateway runs an in-process gateway serving cat over real TLS.
+func startGateway(t testing.TB, cat catalog.Catalog) *demo.Env {
+	t.Helper()
+	env, err := demo.NewGateway(cat, testLogger(t).With("side", "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	return env
+}
+
+// newClient makes a client of env that pins its certificate.
+func newClient(t testing.TB, env *demo.Env, mod func(*forward.Options)) *forward.Client {
+	t.Helper()
+	opts := forward.Options{
+		Gateway:       env.Gateway,
+		Token:         env.Token,
+		Trust:         tunnel.Trust{Fingerprint: env.Fingerprint},
+		SkipHostnames: true,
+		Logger:        testLogger(t).With("side", "client"),
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	c, err := forward.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	return c
+}
+
+func addrOf(r forward.Result) string {
+	return net.JoinHostPort(r.Data.Address, fmt.Sprint(r.Data.Port))
+}
+
+// echoRoundTrip sends msg through addr and expects it back.
+func echoRoundTrip(t testing.TB, addr, msg string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != msg {
+		t.Fatalf("echo through %s: got %q, %v; want %q", addr, got, err, msg)
+	}
+}
+
+func httpGet(t testing.TB, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// lockedLogger logs into buf, which tests read under mu.
+func lockedLogger(buf *bytes.Buffer, mu *sync.Mutex) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{buf, mu}, nil))
+}
+
+type lockedWriter struct {
+	buf *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
