@@ -1,0 +1,439 @@
+package config
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+)
+
+// checker collects the problems of a decoded Config. pos, when not nil,
+// maps paths like "projects[0].name" to where they were in the file.
+type checker struct {
+	file string
+	pos  map[string]position
+	errs []*Error
+	// refs are problems with references between parts (a token's unknown
+	// project), reported only when the parts themselves are fine, as they
+	// are often a consequence (a misspelt project name).
+	refs []*Error
+}
+
+func (k *checker) errorf(path string, err error, format string, args ...any) {
+	e := &Error{File: k.file, Path: path, Msg: fmt.Sprintf(format, args...), Err: err}
+	if p, ok := k.lookup(path); ok {
+		e.Line, e.Column = p.line, p.col
+	}
+	k.errs = append(k.errs, e)
+}
+
+// referrorf records a problem with a reference.
+func (k *checker) referrorf(path string, err error, format string, args ...any) {
+	k.errorf(path, err, format, args...)
+	k.refs = append(k.refs, k.errs[len(k.errs)-1])
+	k.errs = k.errs[:len(k.errs)-1]
+}
+
+// lookup finds the position of path, or of its nearest enclosing value.
+func (k *checker) lookup(path string) (position, bool) {
+	for {
+		if p, ok := k.pos[path]; ok {
+			return p, true
+		}
+		if path == "" {
+			return position{}, false
+		}
+		path = path[:max(strings.LastIndexAny(path, ".["), 0)]
+	}
+}
+
+// where names path for a message: "line 12" or the path itself.
+func (k *checker) where(path string) string {
+	if p, ok := k.lookup(path); ok {
+		return "line " + strconv.Itoa(p.line)
+	}
+	return path
+}
+
+// first returns the problem that comes first in the file, or the first found.
+func (k *checker) first() error {
+	errs := k.errs
+	if len(errs) == 0 {
+		errs = k.refs
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	best := errs[0]
+	for _, e := range errs[1:] {
+		if e.Line > 0 && (best.Line == 0 || e.Line < best.Line || e.Line == best.Line && e.Column < best.Column) {
+			best = e
+		}
+	}
+	return best
+}
+
+func (c *Config) check(file string, pos map[string]position) error {
+	k := &checker{file: file, pos: pos}
+	k.listen(c.Listen)
+	k.tls(c.TLS)
+	k.tokens(c.Tokens, &c.Catalog)
+	k.catalog(&c.Catalog)
+	k.limits(c.Limits)
+	return k.first()
+}
+
+func (k *checker) listen(s string) {
+	if s == "" {
+		k.errorf("listen", nil, "listen is empty: use host:port, like %s, or remove it for that default", DefaultListen)
+		return
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		k.errorf("listen", err, "listen %q is not host:port: use e.g. 127.0.0.1:7443, or :7443 for every interface", s)
+		return
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		k.errorf("listen", err, "listen port %q is not a number: use 1-65535 (0 picks a free port)", port)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			if p := hostnameProblem(host, false); p != "" {
+				k.errorf("listen", nil, "listen host %q is not an IP address or host name: it %s", host, p)
+			}
+		}
+	}
+}
+
+func (k *checker) tls(t TLS) {
+	switch {
+	case t.Cert != "" && t.Key == "":
+		k.errorf("tls", nil, "tls has a cert but no key: add key: <file>, or remove tls for a self-signed certificate")
+	case t.Cert == "" && t.Key != "":
+		k.errorf("tls", nil, "tls has a key but no cert: add cert: <file>, or remove tls for a self-signed certificate")
+	}
+}
+
+var emptySHA256 = sha256.Sum256(nil)
+
+func (k *checker) tokens(tokens []Token, cat *catalog.Catalog) {
+	if len(tokens) == 0 {
+		k.errorf("tokens", nil, "no tokens, so nobody can connect: add one under tokens: with name, sha256 and projects")
+		return
+	}
+	projects := map[string]bool{}
+	for _, p := range cat.Projects {
+		projects[p.Name] = true
+	}
+	names := map[string]string{}
+	sums := map[[32]byte]string{}
+	for i, t := range tokens {
+		path := "tokens[" + strconv.Itoa(i) + "]"
+		switch {
+		case t.Name == "":
+			k.errorf(path+".name", nil, "token has no name: add name: <who or what it is for>")
+		case len(t.Name) > 128:
+			k.errorf(path+".name", nil, "token name is %d characters long: use at most 128", len(t.Name))
+		case strings.IndexFunc(t.Name, unicode.IsControl) >= 0:
+			k.errorf(path+".name", nil, "token name %q contains a control character: remove it", t.Name)
+		default:
+			if first, ok := names[t.Name]; ok {
+				k.errorf(path+".name", nil, "token name %q is used twice (first at %s): names must be unique", t.Name, k.where(first))
+			} else {
+				names[t.Name] = path
+			}
+		}
+		switch first, dup := sums[t.SHA256]; {
+		case t.SHA256 == [32]byte{}:
+			k.errorf(path+".sha256", nil, "token %q has no sha256: add sha256: <hex SHA-256 of the token>", t.Name)
+		case t.SHA256 == emptySHA256:
+			k.errorf(path+".sha256", nil, "token %q: sha256 is the hash of an empty token: hash the token itself", t.Name)
+		case dup:
+			k.errorf(path+".sha256", nil, "token %q has the same sha256 as the token at %s: each token must be different", t.Name, k.where(first))
+		default:
+			sums[t.SHA256] = path
+		}
+		if len(t.Projects) == 0 {
+			k.errorf(path+".projects", nil, `token %q has no projects: add projects: [%s] or ["*"] for all`, t.Name, exampleProject(cat))
+		}
+		for j, p := range t.Projects {
+			if p != "*" && !projects[p] {
+				k.referrorf(path+".projects["+strconv.Itoa(j)+"]", nil, `token %q names unknown project %q: use one of %s, or "*" for all`, t.Name, p, projectList(cat))
+			}
+		}
+	}
+}
+
+func exampleProject(cat *catalog.Catalog) string {
+	if len(cat.Projects) > 0 && cat.Projects[0].Name != "" {
+		return cat.Projects[0].Name
+	}
+	return "shop"
+}
+
+func projectList(cat *catalog.Catalog) string {
+	var names []string
+	for _, name := range cat.ProjectNames() {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "the projects under projects: (there are none yet)"
+	}
+	if len(names) > 10 {
+		names = append(names[:10], "...")
+	}
+	return strings.Join(names, ", ")
+}
+
+func (k *checker) catalog(cat *catalog.Catalog) {
+	projects := map[string]string{}
+	// hosts maps every hostname (lowercase) to the resource it reaches. The
+	// <name>.<project> names come first, so that an explicit hostname that
+	// takes one is caught wherever it is.
+	hosts := map[string]string{}
+	for _, p := range cat.Projects {
+		for _, r := range p.All() {
+			if labelProblem(r.Name) == "" && labelProblem(p.Name) == "" {
+				hosts[r.Name+"."+p.Name] = fmt.Sprintf("%s %q of project %q", r.Kind, r.Name, p.Name)
+			}
+		}
+	}
+	for i, p := range cat.Projects {
+		path := "projects[" + strconv.Itoa(i) + "]"
+		if k.label(path+".name", "project", p.Name) {
+			if first, ok := projects[p.Name]; ok {
+				k.errorf(path+".name", nil, "project %q is defined twice (first at %s): merge them or rename one", p.Name, k.where(first))
+			} else {
+				projects[p.Name] = path
+			}
+		}
+		names := map[string]catalog.Resource{}
+		paths := map[string]string{}
+		for _, kind := range []catalog.Kind{catalog.Service, catalog.Addon} {
+			for j, r := range p.Resources(kind) {
+				rpath := path + "." + string(kind) + "s[" + strconv.Itoa(j) + "]"
+				switch {
+				case r.Kind != kind:
+					k.errorf(rpath, nil, "%s %q has Kind %q: set it to %q", kind, r.Name, r.Kind, kind)
+				case r.Project != p.Name:
+					k.errorf(rpath, nil, "%s %q has Project %q: set it to %q", kind, r.Name, r.Project, p.Name)
+				}
+				if k.label(rpath+".name", string(kind), r.Name) {
+					if first, ok := names[r.Name]; ok {
+						if first.Kind == kind {
+							k.errorf(rpath+".name", nil, "%s %q is defined twice in project %q (first at %s): merge them or rename one",
+								kind, r.Name, p.Name, k.where(paths[r.Name]))
+						} else {
+							k.errorf(rpath+".name", nil, "%s %q has the name of %s %q (at %s): both would be reachable as %s.%s; rename one",
+								kind, r.Name, first.Kind, r.Name, k.where(paths[r.Name]), r.Name, p.Name)
+						}
+					} else {
+						names[r.Name], paths[r.Name] = r, rpath
+					}
+				}
+				k.hostnames(rpath, r, hosts)
+				k.ports(rpath, r)
+			}
+		}
+	}
+}
+
+// label checks a name that becomes a DNS label, reporting whether it is good.
+func (k *checker) label(path, what, name string) bool {
+	if name == "" {
+		k.errorf(path, nil, "%s has no name: add name: <lowercase letters, digits and '-'>", what)
+		return false
+	}
+	if p := labelProblem(name); p != "" {
+		k.errorf(path, nil, "%s name %q %s (names become hostnames)", what, name, p)
+		return false
+	}
+	return true
+}
+
+func (k *checker) hostnames(path string, r catalog.Resource, hosts map[string]string) {
+	owner := fmt.Sprintf("%s %q of project %q", r.Kind, r.Name, r.Project)
+	seen := map[string]bool{}
+	for i, h := range r.Hostnames {
+		hpath := path + ".hostnames[" + strconv.Itoa(i) + "]"
+		if _, err := netip.ParseAddr(h); err == nil {
+			k.errorf(hpath, nil, "hostname %q is an IP address: list names here; the address is chosen by the client", h)
+			continue
+		}
+		if p := hostnameProblem(h, false); p != "" {
+			k.errorf(hpath, nil, "hostname %q %s", h, p)
+			continue
+		}
+		lower := strings.ToLower(h)
+		if seen[lower] {
+			k.errorf(hpath, nil, "hostname %q is listed twice: remove one", h)
+			continue
+		}
+		seen[lower] = true
+		if other, ok := hosts[lower]; ok && other != owner {
+			k.errorf(hpath, nil, "hostname %q already reaches %s: a hostname can lead to one service or addon only", h, other)
+			continue
+		}
+		hosts[lower] = owner
+	}
+}
+
+func (k *checker) ports(path string, r catalog.Resource) {
+	if len(r.Ports) == 0 {
+		k.errorf(path, nil, "%s %q has no ports: add ports: [{port: 8080, targets: [10.0.0.5:8080]}]", r.Kind, r.Name)
+		return
+	}
+	type key struct {
+		port    uint16
+		network string
+	}
+	numbers := map[key]string{}
+	names := map[string]string{}
+	for i, p := range r.Ports {
+		ppath := path + ".ports[" + strconv.Itoa(i) + "]"
+		if p.Name != "" {
+			if prob := labelProblem(p.Name); prob != "" {
+				k.errorf(ppath+".name", nil, "port name %q %s", p.Name, prob)
+			} else if first, ok := names[p.Name]; ok {
+				k.errorf(ppath+".name", nil, "port name %q is used twice in %s %q (first at %s): rename one", p.Name, r.Kind, r.Name, k.where(first))
+			} else {
+				names[p.Name] = ppath
+			}
+		}
+		if proto, err := catalog.ParseProtocol(string(p.Protocol)); err != nil || proto != p.Protocol {
+			k.errorf(ppath+".protocol", err, "protocol %q is not one of HTTP, HTTP2, TCP or UDP", p.Protocol)
+		}
+		if p.Port == 0 {
+			k.errorf(ppath+".port", nil, "port has no number: add port: 1-65535")
+		} else {
+			network := p.Protocol.Network()
+			if first, ok := numbers[key{p.Port, network}]; ok {
+				k.errorf(ppath+".port", nil, "%s port %d is listed twice in %s %q (first at %s): remove one or change its number",
+					strings.ToUpper(network), p.Port, r.Kind, r.Name, k.where(first))
+			} else {
+				numbers[key{p.Port, network}] = ppath
+			}
+		}
+		if len(p.Targets) == 0 {
+			k.errorf(ppath+".targets", nil, "port %d has no targets: add targets: [host:port, ...], the private addresses the gateway dials", p.Port)
+		}
+		seen := map[string]bool{}
+		for j, t := range p.Targets {
+			tpath := ppath + ".targets[" + strconv.Itoa(j) + "]"
+			if prob := targetProblem(t); prob != "" {
+				k.errorf(tpath, nil, "target %q %s", t, prob)
+			} else if seen[t] {
+				k.errorf(tpath, nil, "target %q is listed twice for port %d: remove one", t, p.Port)
+			}
+			seen[t] = true
+		}
+	}
+}
+
+func (k *checker) limits(l Limits) {
+	if l.MaxSessions < 1 {
+		k.errorf("limits.max_sessions", nil, "max_sessions is %d: use 1 or more", l.MaxSessions)
+	}
+	if l.MaxStreamsPerSession < 1 {
+		k.errorf("limits.max_streams_per_session", nil, "max_streams_per_session is %d: use 1 or more", l.MaxStreamsPerSession)
+	}
+	if l.DialTimeout <= 0 {
+		k.errorf("limits.dial_timeout", nil, "dial_timeout is %s: use a positive duration like 5s", l.DialTimeout)
+	}
+	if l.IdleTimeout < 0 {
+		k.errorf("limits.idle_timeout", nil, "idle_timeout is %s: use a positive duration, or 0 to never cut idle streams", l.IdleTimeout)
+	}
+	if l.UDPFlowIdle <= 0 {
+		k.errorf("limits.udp_flow_idle", nil, "udp_flow_idle is %s: use a positive duration like 60s", l.UDPFlowIdle)
+	}
+	if l.ShutdownGrace <= 0 {
+		k.errorf("limits.shutdown_grace", nil, "shutdown_grace is %s: use a positive duration like 10s", l.ShutdownGrace)
+	}
+}
+
+// labelProblem says what keeps name from being a DNS label, or "".
+func labelProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > 63:
+		return fmt.Sprintf("is %d characters long: use at most 63", len(name))
+	}
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '-':
+		case 'A' <= r && r <= 'Z':
+			return fmt.Sprintf("has capital letters: use %q", strings.ToLower(name))
+		default:
+			return fmt.Sprintf("contains %q: use lowercase letters, digits and '-'", r)
+		}
+	}
+	if name[0] == '-' || name[len(name)-1] == '-' {
+		return "starts or ends with '-': use a letter or digit there"
+	}
+	return ""
+}
+
+// hostnameProblem says what keeps h from being a DNS name, or "". A target
+// may end in a dot and have underscores (as Docker's names do).
+func hostnameProblem(h string, target bool) string {
+	if target {
+		h = strings.TrimSuffix(h, ".")
+	}
+	switch {
+	case h == "":
+		return "is empty"
+	case len(h) > 253:
+		return fmt.Sprintf("is %d characters long: use at most 253", len(h))
+	}
+	for _, label := range strings.Split(h, ".") {
+		switch {
+		case label == "":
+			return "has an empty part between dots: remove the extra dot"
+		case len(label) > 63:
+			return fmt.Sprintf("has a part %d characters long: use at most 63 between dots", len(label))
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return "has a part that starts or ends with '-'"
+		}
+		for _, r := range label {
+			switch {
+			case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-':
+			case r == '_' && target:
+			default:
+				return fmt.Sprintf("contains %q: use letters, digits, '-' and '.'", r)
+			}
+		}
+	}
+	return ""
+}
+
+// targetProblem says what is wrong with a target address, or "".
+func targetProblem(t string) string {
+	host, port, err := net.SplitHostPort(t)
+	if err != nil {
+		if strings.Count(t, ":") > 1 && !strings.HasPrefix(t, "[") {
+			return "is not host:port: put IPv6 addresses in brackets, like [fd00::5]:5432"
+		}
+		return "is not host:port: write it like 10.0.0.5:5432 or db.internal:5432"
+	}
+	if host == "" {
+		return "has no host: write it like 10.0.0.5:" + port
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Sprintf("has port %q: use a number 1-65535", port)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	if p := hostnameProblem(host, true); p != "" {
+		return fmt.Sprintf("has host %q that is not an IP address or DNS name: it %s", host, p)
+	}
+	return ""
+}

@@ -1,0 +1,164 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+)
+
+// DefaultListen is the address a gateway listens on when the config has no
+// listen key: loopback, so that nothing is exposed unless asked for.
+const DefaultListen = "127.0.0.1:7443"
+
+// Config is a gateway's configuration.
+type Config struct {
+	// Path is the file the config was loaded from, "" if it was parsed from
+	// bytes.
+	Path string
+	// Listen is the host:port the gateway listens on.
+	Listen string
+	// TLS names the gateway's certificate; both empty means self-signed.
+	TLS TLS
+	// Tokens are the tokens the gateway accepts.
+	Tokens []Token
+	// Catalog is what the gateway forwards to. Every resource has its Kind
+	// and Project set.
+	Catalog catalog.Catalog
+	// Limits bound the gateway's resources.
+	Limits Limits
+}
+
+// TLS names the gateway's certificate and key, PEM files. Load resolves
+// relative paths against the config file's directory.
+type TLS struct {
+	Cert string
+	Key  string
+}
+
+// Token is one accepted token. Only its SHA-256 is known.
+type Token struct {
+	// Name identifies the token in logs.
+	Name string
+	// SHA256 is the SHA-256 of the token's text.
+	SHA256 [32]byte
+	// Projects are the projects the token may see and forward; "*" is all.
+	Projects []string
+}
+
+// Limits bound the gateway's resources.
+type Limits struct {
+	// MaxSessions is the number of client sessions served at once.
+	MaxSessions int
+	// MaxStreamsPerSession is the number of streams (forwarded connections
+	// and UDP flows) one session may have open at once.
+	MaxStreamsPerSession int
+	// DialTimeout bounds connecting to a target.
+	DialTimeout time.Duration
+	// IdleTimeout closes a stream with no traffic for that long; 0 never does.
+	IdleTimeout time.Duration
+	// UDPFlowIdle forgets a UDP flow with no traffic for that long.
+	UDPFlowIdle time.Duration
+	// ShutdownGrace is how long a stopping gateway waits for open streams.
+	ShutdownGrace time.Duration
+}
+
+// DefaultLimits returns the limits used for keys the config leaves out.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxSessions:          1024,
+		MaxStreamsPerSession: 4096,
+		DialTimeout:          5 * time.Second,
+		IdleTimeout:          0,
+		UDPFlowIdle:          60 * time.Second,
+		ShutdownGrace:        10 * time.Second,
+	}
+}
+
+// Error is a problem with a config. It prints on one line, starting with
+// "file:line:column:" when the position is known, so that editors can jump to
+// it; otherwise it names the place by Path.
+type Error struct {
+	File   string // the name given to Parse or the path given to Load
+	Line   int    // 1-based; 0 if unknown
+	Column int    // 1-based; 0 if unknown
+	Path   string // where in the config, like "projects[0].services[1]"; may be ""
+	Msg    string // what is wrong and how to fix it
+	Err    error  // the underlying error, if any
+}
+
+func (e *Error) Error() string {
+	file := e.File
+	if file == "" {
+		file = "config"
+	}
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		return file + ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Column) + ": " + e.Msg
+	case e.Line > 0:
+		return file + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+	case e.Path != "":
+		return file + ": " + e.Path + ": " + e.Msg
+	}
+	return file + ": " + e.Msg
+}
+
+// Unwrap returns the underlying error, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads and checks the config file at path. Relative TLS paths are
+// resolved against the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.Path = path
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return c, nil
+}
+
+// Parse checks a config held in memory. name is used in errors, as a file
+// name; relative TLS paths are left as they are.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data)
+}
+
+func parse(name string, data []byte) (*Config, error) {
+	if name == "" {
+		name = "config"
+	}
+	root, err := parseYAML(name, data)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{file: name, pos: map[string]position{}, budget: maxNodes}
+	c := &Config{Listen: DefaultListen, Limits: DefaultLimits()}
+	if err := d.config(root, c); err != nil {
+		return nil, err
+	}
+	if err := c.check(name, d.pos); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks a Config built in code (as an embedded gateway does) by the
+// rules Load and Parse apply to a file. It fills in nothing: start from
+// DefaultListen and DefaultLimits, and set each resource's Kind and Project.
+// Its errors name places by path, like "projects[0].services[1]".
+func (c *Config) Validate() error {
+	return c.check(c.Path, nil)
+}

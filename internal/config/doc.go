@@ -1,0 +1,93 @@
+// Package config loads the gateway's configuration file (gateway.yaml): the
+// address it listens on, its TLS certificate, the tokens it accepts, the
+// catalog of projects, services and addons it forwards to, and its limits.
+//
+// # File format
+//
+// A complete file, with every optional key and the defaults of the limits:
+//
+//	listen: 127.0.0.1:7443          # optional, default 127.0.0.1:7443
+//	tls:                            # optional: omit both for a self-signed
+//	  cert: gateway.crt             # certificate that clients pin by
+//	  key: gateway.key              # fingerprint
+//	tokens:
+//	  - name: alice                 # unique; appears in the gateway's logs
+//	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//	    projects: [shop]            # projects this token may forward, or ["*"]
+//	projects:
+//	  - name: shop
+//	    services:
+//	      - name: api
+//	        hostnames: [api.shop.svc.cluster.local]   # optional extra names
+//	        ports:
+//	          - name: http          # optional
+//	            port: 8080
+//	            protocol: HTTP      # optional, default TCP
+//	            targets: [10.0.0.5:8080, 10.0.0.6:8080]
+//	    addons:
+//	      - name: db
+//	        ports:
+//	          - {name: postgres, port: 5432, protocol: TCP, targets: [10.0.0.9:5432]}
+//	limits:                         # optional, each key on its own
+//	  max_sessions: 1024            # concurrent client sessions
+//	  max_streams_per_session: 4096 # concurrent forwarded connections per session
+//	  dial_timeout: 5s              # to connect to a target
+//	  idle_timeout: 0s              # cut streams idle this long; 0 = never
+//	  udp_flow_idle: 60s            # forget a UDP flow idle this long
+//	  shutdown_grace: 10s           # on SIGTERM, wait this long for streams
+//
+// # Keys
+//
+// listen is host:port. An empty host listens on every interface; port 0
+// picks a free port (useful in tests).
+//
+// tls.cert and tls.key are PEM files, both or neither. Relative paths are
+// relative to the directory of the config file (Load), or to the working
+// directory when the config comes from bytes (Parse). Without them the
+// gateway generates a self-signed certificate.
+//
+// tokens lists who may connect. A token is stored only as the lowercase hex
+// SHA-256 of its text (64 characters; a "sha256:" prefix is accepted), for
+// example from
+//
+//	printf %s "$TOKEN" | sha256sum
+//
+// Its projects must exist in the catalog or be "*" (quoted: a bare * starts a
+// YAML alias). At least one token is required; each needs at least one
+// project. Names and hashes are unique.
+//
+// projects, services and addons have names that clients use as hostnames
+// (<name> and <name>.<project>), so each is a DNS label: 1 to 63 lowercase
+// letters, digits and '-', not starting or ending with '-'. Project names are
+// unique; within a project a name is used by one service or addon only.
+// hostnames are extra DNS names for the hosts file; each may be claimed by
+// one resource only.
+//
+// Each service and addon needs at least one port. A port has a number
+// (1-65535, unique per resource among TCP protocols and among UDP), an
+// optional name (a DNS label, unique per resource), a protocol (HTTP, HTTP2,
+// TCP or UDP in any case; default TCP) and at least one target: host:port
+// addresses inside the private network, which the gateway dials round-robin.
+// A target host is an IP address or a DNS name; its port is a number.
+//
+// limits are durations with a unit ("500ms", "5s", "2m") or counts. Every
+// limit must be positive, except idle_timeout where 0 means never.
+//
+// Unknown keys, duplicate keys, YAML merge keys (<<) and a second YAML
+// document are errors, so that a typo is never silently ignored. Anchors and
+// aliases (&name, *name) may be used to repeat a value.
+//
+// # Errors
+//
+// Load and Parse report the first problem as an *Error, printed on one line
+// with the file, the line and usually the column, what is wrong and how to
+// fix it:
+//
+//	gateway.yaml:14:17: port 70000 out of range: use 1-65535
+//
+// # Use
+//
+// A Config is not modified after Load or Parse returns it and may be read by
+// any number of goroutines. Authenticate maps a client's token to its entry;
+// NewToken, HashToken and TokenYAML help an admin add one.
+package config

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, that every error is one line
+// naming the file and a line, and that every config it accepts keeps the
+// promises of an accepted config.
+func FuzzParse(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, tc := range badCases {
+		f.Add([]byte(tc.yaml))
+	}
+	f.Add([]byte(good))
+	f.Add([]byte(authConfig))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Line < 1 {
+				t.Fatalf("error without a line: %#v", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "fuzz.yaml:") || strings.ContainsAny(msg, "\r\n") {
+				t.Fatalf("error %q does not start with the file or is not one line", msg)
+			}
+			return
+		}
+		checkInvariants(t, c)
+		for _, tok := range c.Tokens {
+			if got, err := c.Authenticate("fwd_not-a-real-token"); err == nil && got.Name == tok.Name {
+				t.Fatalf("a made-up token authenticated as %q", got.Name)
+			}
+		}
+	})
+}
