@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwd-dev/fwd/hosts"
@@ -126,6 +127,8 @@ type Client struct {
 	startErr  error
 	link      *link
 
+	reconnects atomic.Int64
+
 	mu       sync.Mutex
 	stopped  bool
 	requests []request
@@ -173,9 +176,6 @@ func (c *Client) connect(ctx context.Context) error {
 		}
 		c.link = newLink(dial, c.stateChanged, c.reconnected)
 		c.startErr = c.link.start(ctx)
-		if c.startErr == nil && c.hosts != nil {
-			c.hosts.cleanStale()
-		}
 	})
 	return c.startErr
 }
@@ -257,24 +257,24 @@ func (req request) resources(cat *catalog.Catalog) ([]catalog.Resource, error) {
 			all = append(all, cat.Projects[i].All()...)
 		}
 		if len(all) == 0 {
-			return nil, fmt.Errorf("%w: the token sees no service or addon", ErrNotFound)
+			return nil, notFound(errors.New("the token sees no service or addon"))
 		}
 		return all, nil
 	}
 	p, err := cat.Project(req.Project)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		return nil, notFound(err)
 	}
 	if req.Name == "" {
 		all := p.All()
 		if len(all) == 0 {
-			return nil, fmt.Errorf("%w: project %q has no service or addon", ErrNotFound, req.Project)
+			return nil, notFound(fmt.Errorf("project %q has no service or addon", req.Project))
 		}
 		return all, nil
 	}
 	r, err := p.Resource(req.Kind, req.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+		return nil, notFound(err)
 	}
 	return []catalog.Resource{*r}, nil
 }
@@ -412,7 +412,7 @@ func (c *Client) stopRequest(req request) error {
 	}
 	c.requests = kept
 	if !found {
-		return fmt.Errorf("%w: nothing forwarded for %s", ErrNotFound, req)
+		return notFound(fmt.Errorf("nothing forwarded for %s", req))
 	}
 	var cat catalog.Catalog
 	if s := c.link.current(); s != nil {
@@ -488,8 +488,12 @@ func (c *Client) stateChanged(state State, err error) {
 		} else {
 			c.log.Warn("tunnel down, reconnecting")
 		}
+	} else if c.reconnects.Add(1) == 1 {
+		// The first connection is what the user asked for; only say so in
+		// debug logs, so that a failing command prints just its error.
+		c.log.Debug("tunnel up", "gateway", c.opts.Gateway)
 	} else {
-		c.log.Info("tunnel up", "gateway", c.opts.Gateway)
+		c.log.Info("tunnel up again", "gateway", c.opts.Gateway)
 	}
 	c.emit(Event{State: state, Err: err, Results: c.Results()})
 }
@@ -556,3 +560,12 @@ func (c *Client) RemoveHostnames() error {
 	}
 	return c.hosts.remove()
 }
+
+// notFoundError is a lookup that found nothing. Its text is the lookup's own
+// message, which names what exists; errors.Is matches ErrNotFound.
+type notFoundError struct{ err error }
+
+func notFound(err error) error           { return &notFoundError{err} }
+func (e *notFoundError) Error() string   { return e.err.Error() }
+func (e *notFoundError) Unwrap() error   { return e.err }
+func (e *notFoundError) Is(t error) bool { return t == ErrNotFound }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/catalog"
@@ -17,9 +18,11 @@ var ErrHostsFile = errors.New("forward: cannot write the hosts file")
 // hostnames keeps this client's block in the hosts file in step with its
 // forwards.
 type hostnames struct {
-	file  *hosts.File
-	owner hosts.Owner
-	log   *slog.Logger
+	file    *hosts.File
+	owner   hosts.Owner
+	log     *slog.Logger
+	cleaned bool        // stale blocks were reclaimed before our first write
+	written atomic.Bool // our block may be in the file; read by a second Ctrl-C
 }
 
 func newHostnames(f *hosts.File, log *slog.Logger) *hostnames {
@@ -27,16 +30,21 @@ func newHostnames(f *hosts.File, log *slog.Logger) *hostnames {
 }
 
 // cleanStale removes blocks left by fwd processes that died without cleaning
-// up (SIGKILL, a crash, a power cut).
-func (h *hostnames) cleanStale() {
+// up (SIGKILL, a crash, a power cut). It runs once, before the first write:
+// a file fwd cannot clean, it cannot write either.
+func (h *hostnames) cleanStale() error {
+	if h.cleaned {
+		return nil
+	}
 	removed, err := h.file.Clean()
 	if err != nil {
-		h.log.Warn("could not clean stale hosts entries", "file", h.file.Path(), "err", err)
-		return
+		return err
 	}
+	h.cleaned = true
 	for _, b := range removed {
 		h.log.Info("removed hosts entries of a fwd process that is gone", "pid", b.Owner.PID, "entries", len(b.Entries))
 	}
+	return nil
 }
 
 // assign decides each resource's names: "<name>", "<name>.<project>" and its
@@ -74,19 +82,24 @@ func (h *hostnames) write(order []catalog.ID, active map[catalog.ID]*resourceFor
 			entries = append(entries, hosts.Entry{Address: f.address().String(), Hostnames: names})
 		}
 	}
-	var err error
 	if len(entries) == 0 {
-		err = h.file.Remove(h.owner)
-	} else {
-		err = h.file.Set(h.owner, entries)
+		return h.remove()
 	}
-	if err != nil {
+	if err := h.cleanStale(); err != nil {
+		return hostsError(h.file.Path(), err)
+	}
+	h.written.Store(true)
+	if err := h.file.Set(h.owner, entries); err != nil {
 		return hostsError(h.file.Path(), err)
 	}
 	return nil
 }
 
+// remove takes our block out of the file, if we ever wrote one.
 func (h *hostnames) remove() error {
+	if !h.written.Load() {
+		return nil
+	}
 	if err := h.file.Remove(h.owner); err != nil {
 		return hostsError(h.file.Path(), err)
 	}

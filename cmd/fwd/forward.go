@@ -45,8 +45,13 @@ type forwardOptions struct {
 	output        outputFlag
 }
 
-func newForwardCmd(s streams, kind forwardKind) *cobra.Command {
+// newForwardCmd builds fwd service, addon or all. runF replaces the run step
+// in tests of flag handling; nil runs the forward.
+func newForwardCmd(s streams, kind forwardKind, runF func(context.Context, *forwardOptions) error) *cobra.Command {
 	opts := &forwardOptions{kind: kind}
+	if runF == nil {
+		runF = func(ctx context.Context, o *forwardOptions) error { return runForward(ctx, o, s) }
+	}
 	cmd := &cobra.Command{Args: cobra.NoArgs}
 	switch kind {
 	case forwardService:
@@ -77,7 +82,7 @@ func newForwardCmd(s streams, kind forwardKind) *cobra.Command {
 		if err := opts.complete(); err != nil {
 			return err
 		}
-		return runForward(cmd.Context(), opts, s)
+		return runF(cmd.Context(), opts)
 	}
 	return cmd
 }

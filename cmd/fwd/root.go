@@ -65,9 +65,9 @@ Start with 'fwd demo'.`,
 	root.SetIn(s.In)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
-		newForwardCmd(s, forwardService),
-		newForwardCmd(s, forwardAddon),
-		newForwardCmd(s, forwardAll),
+		newForwardCmd(s, forwardService, nil),
+		newForwardCmd(s, forwardAddon, nil),
+		newForwardCmd(s, forwardAll, nil),
 		newGatewayCmd(s),
 		newDemoCmd(s),
 		newHostsCmd(s),

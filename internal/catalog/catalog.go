@@ -101,8 +101,8 @@ type Catalog struct {
 	Projects []Project `json:"projects"`
 }
 
-// Errors returned by lookups. They are wrapped with context naming what was
-// asked for and what exists, so test with errors.Is.
+// Errors returned by lookups. The error's text names what was asked for and
+// what exists, ready for users; test for these with errors.Is.
 var (
 	ErrUnknownProject  = errors.New("catalog: unknown project")
 	ErrUnknownResource = errors.New("catalog: unknown service or addon")
@@ -116,7 +116,7 @@ func (c *Catalog) Project(name string) (*Project, error) {
 			return &c.Projects[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%w %q (projects: %s)", ErrUnknownProject, name, list(c.ProjectNames()))
+	return nil, &lookupError{ErrUnknownProject, fmt.Sprintf("unknown project %q (projects: %s)", name, list(c.ProjectNames()))}
 }
 
 // ProjectNames lists the projects in catalog order.
@@ -155,7 +155,7 @@ func (p *Project) Resource(kind Kind, name string) (*Resource, error) {
 	for i, r := range rs {
 		names[i] = r.Name
 	}
-	return nil, fmt.Errorf("%w: project %q has no %s %q (%ss: %s)", ErrUnknownResource, p.Name, kind, name, kind, list(names))
+	return nil, &lookupError{ErrUnknownResource, fmt.Sprintf("project %q has no %s %q (%ss: %s)", p.Name, kind, name, kind, list(names))}
 }
 
 // Lookup finds one resource.
@@ -174,7 +174,7 @@ func (r *Resource) Port(number uint16, network string) (*Port, error) {
 			return &r.Ports[i], nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s has no %s port %d", ErrUnknownPort, r.ID(), network, number)
+	return nil, &lookupError{ErrUnknownPort, fmt.Sprintf("%s has no %s port %d", r.ID(), network, number)}
 }
 
 // Filter returns a copy of the catalog holding only the projects allowed
@@ -220,3 +220,13 @@ func list(names []string) string {
 	sort.Strings(s)
 	return strings.Join(s, ", ")
 }
+
+// lookupError reads well on its own ("unknown project "x" (projects: a, b)")
+// while errors.Is still finds the sentinel.
+type lookupError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *lookupError) Error() string        { return e.msg }
+func (e *lookupError) Is(target error) bool { return target == e.sentinel }

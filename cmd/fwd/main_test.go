@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/demo"
+)
+
+// TestMain lets the test binary stand in for fwd in tests that need a real
+// process (signals, the real hosts file): with FWD_TEST_MAIN=1 it runs main.
+func TestMain(m *testing.M) {
+	if os.Getenv("FWD_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// result is what one in-process run of fwd printed and returned.
+type result struct {
+	code     int
+	out, err string
+}
+
+// runFwd runs a command line to completion.
+func runFwd(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return result{code, out.String(), errb.String()}
+}
+
+// running is a long-running fwd command started in-process.
+type running struct {
+	cancel context.CancelFunc
+	lines  *bufio.Scanner
+	done   chan int
+	stderr *syncBuffer
+}
+
+// startFwd runs a long-running command until stop is called and returns
+// once it printed its first stdout line (or ended).
+func startFwd(t *testing.T, args ...string) (*running, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	// An OS pipe buffers what the command prints after the lines a test
+	// reads, so the command never blocks on its output.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{cancel: cancel, lines: bufio.NewScanner(pr), done: make(chan int, 1), stderr: &syncBuffer{}}
+	go func() {
+		code := run(ctx, args, streams{In: strings.NewReader(""), Out: pw, Err: r.stderr})
+		pw.Close()
+		r.done <- code
+	}()
+	t.Cleanup(func() { r.stop() })
+	first := ""
+	if r.lines.Scan() {
+		first = r.lines.Text()
+	}
+	return r, first
+}
+
+// stop sends the equivalent of SIGINT and returns the exit code.
+func (r *running) stop() int {
+	r.cancel()
+	go func() {
+		for r.lines.Scan() {
+		}
+	}()
+	select {
+	case code := <-r.done:
+		r.done <- code
+		return code
+	case <-time.After(30 * time.Second):
+		return -1
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testGateway runs an in-process gateway for project shop (service api with
+// HTTP and TCP ports, service web, addon db) and returns the environment a
+// client needs.
+func testGateway(t *testing.T) (*demo.Env, []string) {
+	t.Helper()
+	httpAddr := serveHTTP(t)
+	echoAddr := serveEcho(t)
+	cat := catalog.Catalog{Projects: []catalog.Project{{
+		Name: "shop",
+		Services: []catalog.Resource{
+			{Kind: catalog.Service, Project: "shop", Name: "api", Ports: []catalog.Port{
+				{Name: "http", Port: 28080, Protocol: catalog.HTTP, Targets: []string{httpAddr}},
+				{Name: "admin", Port: 29090, Protocol: catalog.TCP, Targets: []string{echoAddr}},
+			}},
+			{Kind: catalog.Service, Project: "shop", Name: "web", Ports: []catalog.Port{
+				{Name: "http", Port: 28081, Protocol: catalog.HTTP, Targets: []string{httpAddr}},
+			}},
+		},
+		Addons: []catalog.Resource{{Kind: catalog.Addon, Project: "shop", Name: "db", Ports: []catalog.Port{
+			{Name: "postgres", Port: 25432, Protocol: catalog.TCP, Targets: []string{echoAddr}},
+		}}},
+	}}}
+	env, err := demo.NewGateway(cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	return env, []string{"FWD_GATEWAY=" + env.Gateway, "FWD_TOKEN=" + env.Token, "FWD_FINGERPRINT=" + env.Fingerprint}
+}
+
+func serveHTTP(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.URL.Path)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func serveEcho(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func setEnv(t *testing.T, env []string) {
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
