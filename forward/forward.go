@@ -42,6 +42,9 @@ type Options struct {
 	// ConnectWait is how long a new local connection waits for a tunnel that
 	// is down before it is closed; zero means 10s.
 	ConnectWait time.Duration
+	// UDPFlowIdle ends a UDP flow (one local client address) after this long
+	// without a datagram either way; zero means 60s.
+	UDPFlowIdle time.Duration
 	// Logger receives operational logs; nil discards them. Tokens are never
 	// logged.
 	Logger *slog.Logger
@@ -155,6 +158,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.ConnectWait <= 0 {
 		opts.ConnectWait = 10 * time.Second
+	}
+	if opts.UDPFlowIdle <= 0 {
+		opts.UDPFlowIdle = 60 * time.Second
 	}
 	log := opts.Logger
 	if log == nil {

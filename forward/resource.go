@@ -48,23 +48,41 @@ func (c *Client) startResource(res catalog.Resource) *resourceForward {
 
 func (f *resourceForward) startPort(p catalog.Port) *portForward {
 	pf := &portForward{port: p, log: f.c.log.With("forward", f.label(p))}
-	if p.Protocol.Network() != "tcp" {
-		pf.err = fmt.Errorf("%s: %s ports are not forwarded by this version of fwd", f.label(p), p.Protocol)
-		return pf
+	target := tunnel.Target{ID: f.res.ID(), Network: p.Protocol.Network(), Port: p.Port}
+	var err error
+	if target.Network == "udp" {
+		err = f.startUDP(pf, target)
+	} else {
+		err = f.startTCP(pf, target)
 	}
-	ln, note, err := listenTCP(f.addr, p.Port)
 	if err != nil {
 		pf.err = fmt.Errorf("%s: %w", f.label(p), err)
-		return pf
+	} else if pf.note != "" {
+		pf.log.Warn(pf.note)
+	}
+	return pf
+}
+
+func (f *resourceForward) startTCP(pf *portForward, target tunnel.Target) error {
+	ln, note, err := listenTCP(f.addr, pf.port.Port)
+	if err != nil {
+		return err
 	}
 	pf.note = note
 	pf.local = netip.MustParseAddrPort(ln.Addr().String())
-	if note != "" {
-		pf.log.Warn(note)
-	}
-	target := tunnel.Target{ID: f.res.ID(), Network: "tcp", Port: p.Port}
 	pf.close = f.c.serveTCP(ln, target, pf.log)
-	return pf
+	return nil
+}
+
+func (f *resourceForward) startUDP(pf *portForward, target tunnel.Target) error {
+	conn, note, err := listenUDP(f.addr, pf.port.Port)
+	if err != nil {
+		return err
+	}
+	pf.note = note
+	pf.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	pf.close = f.c.serveUDP(conn, target, pf.log)
+	return nil
 }
 
 // label names a port in logs and errors: "shop/api http".
@@ -79,22 +97,47 @@ func (f *resourceForward) label(p catalog.Port) string {
 // listenTCP binds addr:port. When that cannot be bound (a privileged port
 // without root, a port in use, an address the OS does not route) it binds a
 // free port instead and says why in note.
-func listenTCP(addr netip.Addr, port uint16) (ln net.Listener, note string, err error) {
-	ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, port).String())
+func listenTCP(addr netip.Addr, port uint16) (net.Listener, string, error) {
+	var ln net.Listener
+	note, err := bindWithFallback(addr, port, func(ap netip.AddrPort) (netip.AddrPort, error) {
+		var err error
+		if ln, err = net.Listen("tcp", ap.String()); err != nil {
+			return ap, err
+		}
+		return netip.MustParseAddrPort(ln.Addr().String()), nil
+	})
+	return ln, note, err
+}
+
+// listenUDP is listenTCP for a UDP socket.
+func listenUDP(addr netip.Addr, port uint16) (*net.UDPConn, string, error) {
+	var conn *net.UDPConn
+	note, err := bindWithFallback(addr, port, func(ap netip.AddrPort) (netip.AddrPort, error) {
+		var err error
+		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
+			return ap, err
+		}
+		return conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+	})
+	return conn, note, err
+}
+
+// bindWithFallback tries addr:port, then a free port, and words the note.
+func bindWithFallback(addr netip.Addr, port uint16, bind func(netip.AddrPort) (netip.AddrPort, error)) (string, error) {
+	_, err := bind(netip.AddrPortFrom(addr, port))
 	if err == nil {
-		return ln, "", nil
+		return "", nil
 	}
 	reason := bindFailure(err, port)
 	if errors.Is(err, syscall.EADDRNOTAVAIL) {
 		// macOS routes only 127.0.0.1 until lo0 gets an alias.
 		addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
-	ln, err2 := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	got, err2 := bind(netip.AddrPortFrom(addr, 0))
 	if err2 != nil {
-		return nil, "", fmt.Errorf("cannot listen on %s port %d (%s) nor on a free port: %w", addr, port, reason, err2)
+		return "", fmt.Errorf("cannot listen on %s port %d (%s) nor on a free port: %w", addr, port, reason, err2)
 	}
-	got := netip.MustParseAddrPort(ln.Addr().String())
-	return ln, fmt.Sprintf("port %d %s: forwarded on %s instead", port, reason, got), nil
+	return fmt.Sprintf("port %d %s: forwarded on %s instead", port, reason, got), nil
 }
 
 func bindFailure(err error, port uint16) string {

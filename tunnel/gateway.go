@@ -335,6 +335,8 @@ func (g *Gateway) serveStream(st *yamux.Stream, s *session, log *slog.Logger) {
 		return
 	}
 	switch tc := target.(type) {
+	case *net.UDPConn:
+		relayUDP(st, tc, g.Config.Limits.UDPFlowIdle, log)
 	case relay.Conn:
 		relay.Pipe(gatewayStream{st}, tc)
 	default:

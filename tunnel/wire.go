@@ -263,3 +263,37 @@ func readControl(r *bufio.Reader) (*controlMsg, error) {
 	}
 	return &m, nil
 }
+
+// MaxDatagram is the largest UDP payload carried: the most an IPv4 UDP
+// datagram can hold.
+const MaxDatagram = 65507
+
+// ErrDatagramTooLong is returned for a datagram over MaxDatagram bytes.
+var ErrDatagramTooLong = errors.New("tunnel: datagram too long")
+
+// AppendDatagram appends p framed for a UDP stream: its length as a
+// big-endian uint16, then p. One Write of the result keeps a datagram whole.
+func AppendDatagram(b, p []byte) ([]byte, error) {
+	if len(p) > MaxDatagram {
+		return b, fmt.Errorf("%w: %d bytes", ErrDatagramTooLong, len(p))
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(p)))
+	return append(b, p...), nil
+}
+
+// ReadDatagram reads one framed datagram into buf, which must hold
+// MaxDatagram bytes, and returns its length.
+func ReadDatagram(r io.Reader, buf []byte) (int, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return 0, err
+	}
+	size := int(binary.BigEndian.Uint16(n[:]))
+	if size > MaxDatagram || size > len(buf) {
+		return 0, fmt.Errorf("%w: %d bytes", ErrDatagramTooLong, size)
+	}
+	if _, err := io.ReadFull(r, buf[:size]); err != nil {
+		return 0, fmt.Errorf("tunnel: truncated datagram: %w", err)
+	}
+	return size, nil
+}
