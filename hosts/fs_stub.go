@@ -1,0 +1,12 @@
+//go:build !unix && !windows
+
+package hosts
+
+import (
+	"io/fs"
+	"os"
+)
+
+func copyOwner(*os.File, fs.FileInfo) error { return nil }
+func syncDir(string)                        {}
+func renameCannotWork(error) bool           { return false }

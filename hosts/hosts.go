@@ -1,0 +1,267 @@
+package hosts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// ErrNotWritable is matched (errors.Is) by errors from Set, Remove and
+// Clean when this process may not change the hosts file or create files in
+// its directory: permission denied, operation not permitted, or a read-only
+// file system. When the cause is missing permission the error also matches
+// fs.ErrPermission, so a caller can suggest sudo or --skipHostnames.
+var ErrNotWritable = errors.New("hosts: not writable")
+
+type notWritableError struct{ err error }
+
+func (e *notWritableError) Error() string        { return "hosts: not writable: " + e.err.Error() }
+func (e *notWritableError) Unwrap() error        { return e.err }
+func (e *notWritableError) Is(target error) bool { return target == ErrNotWritable }
+
+func wrapWriteErr(err error) error {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return &notWritableError{err}
+	}
+	return fmt.Errorf("hosts: %w", err)
+}
+
+// Block is one owner's fenced group of entries.
+type Block struct {
+	Owner   Owner
+	Entries []Entry
+}
+
+// File edits one hosts file. Its methods are safe for concurrent use by
+// several goroutines, and by several processes each with its own File.
+type File struct {
+	path string
+	fs   fileSystem
+	mu   sync.Mutex
+}
+
+// New returns a File for path; "" means the system hosts file (/etc/hosts,
+// or System32\drivers\etc\hosts on Windows). Nothing is read until used.
+func New(path string) *File {
+	return newFile(path, osFS{})
+}
+
+func newFile(path string, fsys fileSystem) *File {
+	if path == "" {
+		path = defaultPath()
+	}
+	return &File{path: path, fs: fsys}
+}
+
+// Path returns the hosts file's path as given to New (or the default).
+func (f *File) Path() string {
+	return f.path
+}
+
+// Set replaces owner's block with one holding entries, in the same place,
+// or appends it if owner has none. Addresses are written in canonical form
+// and hostnames in lower case; with no entries the block stays, empty.
+// Invalid entries are reported, wrapping ErrInvalidEntry, before the file
+// is touched. A missing hosts file is created.
+func (f *File) Set(owner Owner, entries []Entry) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	b := Block{Owner: owner, Entries: make([]Entry, len(entries))}
+	for i, e := range entries {
+		n, err := e.normalize()
+		if err != nil {
+			return err
+		}
+		b.Entries[i] = n
+	}
+	return f.update(func(data []byte) []byte {
+		return setBlock(data, b, maxHostsPerLine)
+	})
+}
+
+// Remove removes owner's block. Without one it changes nothing and writes
+// nothing.
+func (f *File) Remove(owner Owner) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	return f.update(func(data []byte) []byte {
+		return removeBlock(data, owner)
+	})
+}
+
+// Clean removes every block whose owner is no longer running (see
+// [Owner.Alive]) and returns them. Blocks of running processes stay, even
+// those of other fwd processes.
+func (f *File) Clean() (removed []Block, err error) {
+	err = f.update(func(data []byte) []byte {
+		data, removed = removeDead(data, Owner.Alive)
+		return data
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
+// Blocks lists the fwd blocks in file order, each entry as one line of
+// the file (on Windows a long entry is split over lines of nine names). A
+// block without its end marker is listed with no entries. A missing hosts
+// file has no blocks.
+func (f *File) Blocks() ([]Block, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	target, err := f.target()
+	if err != nil {
+		return nil, err
+	}
+	// A shared lock keeps us from reading a half-done in-place write. Who
+	// may not open the lock file reads without it rather than fail: listing
+	// must not need root, and renames are atomic anyway.
+	if unlock, err := lockFile(lockPath(target), false); err == nil {
+		defer unlock()
+	}
+	data, _, err := f.read(target)
+	if err != nil {
+		return nil, err
+	}
+	var blocks []Block
+	for _, s := range parseSpans(splitLines(data)) {
+		blocks = append(blocks, s.Block)
+	}
+	return blocks, nil
+}
+
+func checkOwner(o Owner) error {
+	if o.PID <= 0 {
+		return fmt.Errorf("hosts: invalid owner: pid %d", o.PID)
+	}
+	if !validSession(o.Session) {
+		return fmt.Errorf("hosts: invalid owner: session %q is not 1 to 64 letters and digits", o.Session)
+	}
+	return nil
+}
+
+// update applies edit to the file's content while holding both locks and
+// writes the result back if it differs.
+func (f *File) update(edit func([]byte) []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	target, err := f.target()
+	if err != nil {
+		return err
+	}
+	unlock, err := lockFile(lockPath(target), true)
+	if err != nil {
+		return wrapWriteErr(err)
+	}
+	defer unlock()
+	old, info, err := f.read(target)
+	if err != nil {
+		return err
+	}
+	data := edit(old)
+	if bytes.Equal(data, old) && (info != nil || len(data) == 0) {
+		return nil // nothing to do; in particular no empty file is created
+	}
+	return f.write(target, old, data, info)
+}
+
+// target is the file to replace: a symlink's target, so the link survives.
+func (f *File) target() (string, error) {
+	target, err := f.fs.EvalSymlinks(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f.path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("hosts: %w", err)
+	}
+	return target, nil
+}
+
+// read returns the content and info of target; nil info means it does not
+// exist yet.
+func (f *File) read(target string) ([]byte, fs.FileInfo, error) {
+	info, err := f.fs.Stat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("hosts: %w", err)
+	}
+	data, err := f.fs.ReadFile(target)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hosts: %w", err)
+	}
+	return data, info, nil
+}
+
+// write replaces target's content old with data: by rename where possible,
+// else in place. The temporary file never outlives the call.
+func (f *File) write(target string, old, data []byte, info fs.FileInfo) error {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	f.removeStaleTemps(dir, base)
+	perm := fs.FileMode(0o644)
+	if info != nil {
+		perm = info.Mode().Perm()
+	}
+	tmp, err := f.fs.WriteTemp(dir, tempPrefix(base)+"*", data, perm, info)
+	if err != nil {
+		return wrapWriteErr(err)
+	}
+	err = f.fs.Rename(tmp, target)
+	if err == nil {
+		return nil
+	}
+	_ = f.fs.Remove(tmp)
+	if info == nil || !renameCannotWork(err) {
+		return wrapWriteErr(err)
+	}
+	return f.writeInPlace(target, old, data)
+}
+
+// writeInPlace is the bind-mount path. It is not atomic, so when it fails
+// half way it tries to put the old content back.
+func (f *File) writeInPlace(target string, old, data []byte) error {
+	err := f.fs.WriteInPlace(target, data)
+	if err == nil {
+		return nil
+	}
+	if rerr := f.fs.WriteInPlace(target, old); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("restoring the previous content: %w", rerr))
+	}
+	return wrapWriteErr(err)
+}
+
+// removeStaleTemps deletes temporary files of writers killed mid-write. It
+// runs under the exclusive lock, so no live writer owns one.
+func (f *File) removeStaleTemps(dir, base string) {
+	entries, err := f.fs.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := tempPrefix(base)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = f.fs.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func tempPrefix(base string) string {
+	return "." + base + ".fwd-tmp-"
+}
+
+func lockPath(target string) string {
+	dir, base := filepath.Split(target)
+	return filepath.Join(dir, "."+base+".fwd.lock")
+}

@@ -1,0 +1,14 @@
+//go:build unix && !linux && !darwin
+
+package hosts
+
+import "errors"
+
+// processStart is unknown here; owners then match by PID alone.
+func processStart(int) (uint64, error) {
+	return 0, errors.New("hosts: process start time not supported on this OS")
+}
+
+func processAlive(pid int, _ uint64) bool {
+	return signalZeroAlive(pid)
+}

@@ -1,0 +1,65 @@
+//go:build unix
+
+package hosts
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestPermissionDenied: the CLI tells "run with sudo" from other failures
+// by fs.ErrPermission, so that is what an unwritable hosts file must give.
+func TestPermissionDenied(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root, which bypasses file permissions; run the tests as an ordinary user to cover this")
+	}
+	for _, lockExists := range []bool{false, true} {
+		name := map[bool]string{false: "no lock file", true: "lock file writable"}[lockExists]
+		t.Run(name, func(t *testing.T) {
+			orig := readFixture(t, "basic.hosts")
+			path := writeHosts(t, orig)
+			dir := filepath.Dir(path)
+			if lockExists {
+				must(t, os.WriteFile(lockPath(path), nil, 0o666))
+			}
+			must(t, os.Chmod(path, 0o444))
+			must(t, os.Chmod(dir, 0o555))
+			t.Cleanup(func() { os.Chmod(dir, 0o755) })
+			before := stat(t, path)
+
+			err := New(path).Set(newOwner(), entriesA)
+			if !errors.Is(err, fs.ErrPermission) || !errors.Is(err, ErrNotWritable) {
+				t.Fatalf("Set = %v, want fs.ErrPermission and ErrNotWritable", err)
+			}
+			if !strings.HasPrefix(err.Error(), "hosts: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+			checkUntouched(t, path, orig, before)
+			if blocks, err := New(path).Blocks(); err != nil || len(blocks) != 0 {
+				t.Fatalf("Blocks = %v, %v; listing must work without write access", blocks, err)
+			}
+		})
+	}
+}
+
+func TestKeepsModeAndOwner(t *testing.T) {
+	path := writeHosts(t, readFixture(t, "basic.hosts"))
+	must(t, os.Chmod(path, 0o640))
+	asRoot := os.Geteuid() == 0
+	if asRoot {
+		must(t, os.Chown(path, 12345, 23456))
+	}
+	must(t, New(path).Set(newOwner(), entriesA))
+	fi := stat(t, path)
+	if fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, want 0640", fi.Mode())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && asRoot && (st.Uid != 12345 || st.Gid != 23456) {
+		t.Fatalf("owner %d:%d, want 12345:23456", st.Uid, st.Gid)
+	}
+}
