@@ -16,7 +16,7 @@ import (
 // that many clients cut off at once do not come back in lockstep.
 const (
 	backoffBase = 250 * time.Millisecond
-	backoffCap  = 15 * time.Second
+	backoffCap  = 2 * time.Second
 )
 
 // ErrTunnelDown is returned to a local connection that waited for the tunnel

@@ -204,7 +204,7 @@ func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Tar
 		relay.Abort(conn)
 		return
 	}
-	err = relay.Pipe(conn, st)
+	err = relay.Pipe(conn, st, 0)
 	var se *tunnel.StreamError
 	if errors.As(err, &se) {
 		// The gateway's message already names the service and port.

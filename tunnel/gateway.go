@@ -338,7 +338,7 @@ func (g *Gateway) serveStream(st *yamux.Stream, s *session, log *slog.Logger) {
 	case *net.UDPConn:
 		relayUDP(st, tc, g.Config.Limits.UDPFlowIdle, log)
 	case relay.Conn:
-		relay.Pipe(gatewayStream{st}, tc)
+		relay.Pipe(gatewayStream{st}, tc, g.Config.Limits.IdleTimeout)
 	default:
 		target.Close()
 	}

@@ -5,15 +5,18 @@ package relay
 import (
 	"errors"
 	"io"
-	"net"
+	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// Conn is a connection whose write side can be closed alone.
-// *net.TCPConn is one; tunnel streams are too.
+// Conn is a connection whose write side can be closed alone and whose reads
+// can time out. *net.TCPConn is one; tunnel streams are too.
 type Conn interface {
 	io.ReadWriteCloser
 	CloseWrite() error
+	SetReadDeadline(time.Time) error
 }
 
 // bufSize is one copy buffer: big enough to fill a few TLS records per read.
@@ -21,15 +24,21 @@ const bufSize = 32 << 10
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
+// ErrIdle is returned by Pipe when nothing moved either way for the idle time.
+var ErrIdle = errors.New("relay: connection idle too long")
+
 // Pipe copies a to b and b to a until both directions have ended, then closes
 // both. A clean EOF in one direction half-closes the other side's write
 // half, so a client that shuts its write side still receives the whole
-// reply. An error in either direction closes both at once. It returns the
-// first error other than EOF, if any.
-func Pipe(a, b Conn) error {
+// reply. An error in either direction resets both at once. With idle > 0,
+// the connection is cut after idle without a byte in either direction; zero
+// never cuts an idle connection. It returns the first error other than EOF.
+func Pipe(a, b Conn, idle time.Duration) error {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
-	go func() { errc <- copyHalf(b, a) }()
-	err := copyHalf(a, b)
+	go func() { errc <- copyHalf(b, a, idle, &last) }()
+	err := copyHalf(a, b, idle, &last)
 	if err != nil {
 		// Unblock the other direction: the connection is broken.
 		Abort(a)
@@ -45,24 +54,47 @@ func Pipe(a, b Conn) error {
 }
 
 // copyHalf copies src to dst and then closes dst's write side.
-func copyHalf(dst, src Conn) error {
+func copyHalf(dst, src Conn, idle time.Duration, last *atomic.Int64) error {
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
-	_, err := io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		// The other direction may still be draining; closing both ends it.
-		Abort(dst)
-		Abort(src)
-		return err
+	buf := *bp
+	for {
+		if idle > 0 {
+			src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if idle > 0 {
+				last.Store(time.Now().UnixNano())
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return fail(dst, src, werr)
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return dst.CloseWrite()
+		case errors.Is(err, os.ErrDeadlineExceeded) && idle > 0:
+			// The other direction may have been busy meanwhile.
+			if time.Since(time.Unix(0, last.Load())) < idle {
+				continue
+			}
+			return fail(dst, src, ErrIdle)
+		default:
+			// Including net.ErrClosed: whoever closed one end wants the
+			// whole connection gone, and the other direction may be blocked.
+			return fail(dst, src, err)
+		}
 	}
-	return dst.CloseWrite()
 }
 
-// readerOnly and writerOnly hide ReadFrom and WriteTo, which would make
-// io.CopyBuffer allocate its own buffer for tunnel streams instead of using
-// the pooled one.
-type readerOnly struct{ io.Reader }
-type writerOnly struct{ io.Writer }
+// fail resets both ends: the other direction may still be draining.
+func fail(dst, src Conn, err error) error {
+	Abort(dst)
+	Abort(src)
+	return err
+}
 
 // Abort closes c so that its peer sees a reset rather than a clean end, where
 // the OS allows it: a forwarded connection that failed must not look like
