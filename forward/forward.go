@@ -486,6 +486,31 @@ func (c *Client) Stop() error {
 	return err
 }
 
+// Shutdown stops forwarding gracefully: listeners close and hostnames go at
+// once, connections already open may finish until ctx is done, then
+// everything stops as with Stop.
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	var waits []<-chan struct{}
+	for _, id := range c.order {
+		for _, pf := range c.active[id].ports {
+			if pf.srv != nil {
+				pf.srv.stopAccepting()
+				waits = append(waits, pf.srv.drained())
+			}
+		}
+	}
+	c.mu.Unlock()
+	hostsErr := c.RemoveHostnames()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+		}
+	}
+	return errors.Join(hostsErr, c.Stop())
+}
+
 // stateChanged is the link's callback.
 func (c *Client) stateChanged(state State, err error) {
 	if state == StateReconnecting {

@@ -396,3 +396,61 @@ func TestUnwritableHostsFile(t *testing.T) {
 		t.Fatalf("forwards left running after the hosts file failed: %+v", client.Results())
 	}
 }
+
+func TestShutdownLetsOpenConnectionsFinish(t *testing.T) {
+	env := startGateway(t, shopCatalog(t))
+	path := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(path, []byte("127.0.0.1 localhost\n"), 0o644)
+	client := newClient(t, env, func(o *forward.Options) { o.SkipHostnames = false; o.HostsFile = path })
+	db, err := client.ForwardAddon(context.Background(), "shop", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addrOf(db[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "before ")
+	buf := make([]byte, 7)
+	io.ReadFull(c, buf) // the connection is established end to end
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- client.Shutdown(ctx)
+	}()
+	// New connections are refused as soon as the listener closes...
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		probe, err := net.DialTimeout("tcp", addrOf(db[0]), time.Second)
+		if err != nil {
+			break
+		}
+		probe.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting during shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "127.0.0.1 localhost\n" {
+		t.Fatalf("hostnames not removed at once: %q", b)
+	}
+	// ...while the open one still works and can finish cleanly.
+	io.WriteString(c, "during")
+	c.(*net.TCPConn).CloseWrite()
+	rest, err := io.ReadAll(c)
+	if err != nil || string(rest) != "during" {
+		t.Fatalf("open connection during shutdown: %q, %v", rest, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after the last connection ended")
+	}
+}

@@ -35,7 +35,15 @@ type portForward struct {
 	note  string
 	err   error
 	log   *slog.Logger
-	close func() // stops listening and cuts open connections
+	srv   server
+}
+
+// server is what serves one port: it can stop taking new connections, wait
+// for open ones to finish, and cut them.
+type server interface {
+	stopAccepting()
+	drained() <-chan struct{} // closed when no connection is open after stopAccepting
+	close()                   // stops accepting and cuts every connection
 }
 
 func (c *Client) startResource(res catalog.Resource) *resourceForward {
@@ -70,7 +78,7 @@ func (f *resourceForward) startTCP(pf *portForward, target tunnel.Target) error 
 	}
 	pf.note = note
 	pf.local = netip.MustParseAddrPort(ln.Addr().String())
-	pf.close = f.c.serveTCP(ln, target, pf.log)
+	pf.srv = f.c.serveTCP(ln, target, pf.log)
 	return nil
 }
 
@@ -81,7 +89,7 @@ func (f *resourceForward) startUDP(pf *portForward, target tunnel.Target) error 
 	}
 	pf.note = note
 	pf.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	pf.close = f.c.serveUDP(conn, target, pf.log)
+	pf.srv = f.c.serveUDP(conn, target, pf.log)
 	return nil
 }
 
@@ -155,15 +163,22 @@ func bindFailure(err error, port uint16) string {
 	return "cannot be bound"
 }
 
-// serveTCP accepts on ln and carries each connection over its own stream. The
-// returned func stops it and closes the connections it carries.
-func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger) func() {
+// tcpServer accepts on a listener and carries each connection over its own
+// stream.
+type tcpServer struct {
+	ln       net.Listener
+	ctx      context.Context
+	cancel   context.CancelFunc
+	conns    sync.Map
+	accepted sync.WaitGroup // the accept loop and every carried connection
+}
+
+func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger) *tcpServer {
 	ctx, cancel := context.WithCancel(context.Background())
-	var conns sync.Map
-	var wg sync.WaitGroup
-	wg.Add(1)
+	s := &tcpServer{ln: ln, ctx: ctx, cancel: cancel}
+	s.accepted.Add(1)
 	go func() {
-		defer wg.Done()
+		defer s.accepted.Done()
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
@@ -173,21 +188,31 @@ func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logge
 				log.Warn("accept failed", "err", err)
 				continue
 			}
-			conns.Store(conn, struct{}{})
-			wg.Add(1)
+			s.conns.Store(conn, struct{}{})
+			s.accepted.Add(1)
 			go func() {
-				defer wg.Done()
-				defer conns.Delete(conn)
+				defer s.accepted.Done()
+				defer s.conns.Delete(conn)
 				c.carry(ctx, conn.(*net.TCPConn), target, log)
 			}()
 		}
 	}()
-	return func() {
-		cancel()
-		ln.Close()
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		wg.Wait()
-	}
+	return s
+}
+
+func (s *tcpServer) stopAccepting() { s.ln.Close() }
+
+func (s *tcpServer) drained() <-chan struct{} {
+	done := make(chan struct{})
+	go func() { s.accepted.Wait(); close(done) }()
+	return done
+}
+
+func (s *tcpServer) close() {
+	s.cancel()
+	s.ln.Close()
+	s.conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	s.accepted.Wait()
 }
 
 // carry moves one local connection through the tunnel.
@@ -257,8 +282,8 @@ func (f *resourceForward) address() netip.Addr {
 
 func (f *resourceForward) close() {
 	for _, pf := range f.ports {
-		if pf.close != nil {
-			pf.close()
+		if pf.srv != nil {
+			pf.srv.close()
 		}
 	}
 }

@@ -42,13 +42,13 @@ type udpFlow struct {
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
-func (c *Client) serveUDP(conn *net.UDPConn, target tunnel.Target, log *slog.Logger) func() {
+func (c *Client) serveUDP(conn *net.UDPConn, target tunnel.Target, log *slog.Logger) *udpPort {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &udpPort{c: c, conn: conn, target: target, log: log, idle: c.opts.UDPFlowIdle,
 		ctx: ctx, cancel: cancel, flows: map[netip.AddrPort]*udpFlow{}}
 	p.wg.Add(1)
 	go p.readLoop()
-	return p.close
+	return p
 }
 
 func (p *udpPort) readLoop() {
@@ -155,6 +155,15 @@ func (p *udpPort) replies(f *udpFlow, st *tunnel.Stream) {
 		f.touch()
 		p.conn.WriteToUDPAddrPort(buf[:n], f.from)
 	}
+}
+
+// stopAccepting ends the port at once: a UDP flow has no end to wait for.
+func (p *udpPort) stopAccepting() { p.close() }
+
+func (p *udpPort) drained() <-chan struct{} {
+	done := make(chan struct{})
+	close(done)
+	return done
 }
 
 func (p *udpPort) close() {

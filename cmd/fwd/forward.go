@@ -189,12 +189,19 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 	return shutdown(client, log, s.Err)
 }
 
+// shutdownGrace is how long open connections may finish after Ctrl-C.
+const shutdownGrace = 3 * time.Second
+
 // shutdown stops forwarding after the first signal. A second signal while it
 // runs exits at once, after removing the hostnames.
 func shutdown(client *forward.Client, log *slog.Logger, stderr io.Writer) error {
-	log.Info("stopping: closing listeners and removing hostnames (press Ctrl-C again to exit at once)")
+	log.Info("stopping: closing listeners and removing hostnames; open connections get a few seconds (press Ctrl-C again to exit at once)")
 	done := make(chan error, 1)
-	go func() { done <- client.Stop() }()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		done <- client.Shutdown(ctx)
+	}()
 	again := notifySignals()
 	defer stopSignals(again)
 	select {

@@ -143,7 +143,7 @@ func TestAllJSONOutput(t *testing.T) {
 			d := res.Data
 			addr := net.JoinHostPort(d.Address, strconv.Itoa(d.Port))
 			if d.Protocol == "HTTP" {
-				resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/ok")
+				resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addr + "/ok")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,6 +166,8 @@ func TestAllJSONOutput(t *testing.T) {
 			}
 			c.Close()
 		}
+		// Idle keep-alive connections would wait out the shutdown grace.
+		http.DefaultClient.CloseIdleConnections()
 		if code := r.stop(); code != exitOK {
 			t.Fatalf("exit code after interrupt %d, want 0; stderr %s", code, r.stderr)
 		}
