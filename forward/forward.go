@@ -490,6 +490,8 @@ func (c *Client) Stop() error {
 // once, connections already open may finish until ctx is done, then
 // everything stops as with Stop.
 func (c *Client) Shutdown(ctx context.Context) error {
+	// Names first: once a listener is gone, nothing should point at it.
+	hostsErr := c.RemoveHostnames()
 	c.mu.Lock()
 	var waits []<-chan struct{}
 	for _, id := range c.order {
@@ -501,7 +503,6 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		}
 	}
 	c.mu.Unlock()
-	hostsErr := c.RemoveHostnames()
 	for _, w := range waits {
 		select {
 		case <-w:

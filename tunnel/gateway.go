@@ -204,12 +204,17 @@ func (g *Gateway) serveConn(raw net.Conn) {
 		log.Info("login failed", "err", err)
 		return
 	}
+	// Register before welcoming: a client told it is in must be in.
 	if err := g.addSession(mux); err != nil {
 		sess.refuse(codeLimit, err.Error())
 		log.Warn("session refused", "err", err)
 		return
 	}
 	defer g.removeSession(mux)
+	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows)); err != nil {
+		log.Info("login failed", "err", err)
+		return
+	}
 	log = log.With("token", sess.token.Name)
 	log.Info("session started")
 	g.acceptStreams(mux, sess, log)
@@ -221,6 +226,14 @@ type session struct {
 	token   *config.Token
 	control net.Conn
 	streams chan struct{} // semaphore: one slot per open data stream
+}
+
+// welcome sends the catalog the token may see; the session is then live.
+func (s *session) welcome(cat catalog.Catalog) error {
+	if err := writeControl(s.control, &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat}); err != nil {
+		return fmt.Errorf("send welcome: %w", err)
+	}
+	return s.control.SetDeadline(time.Time{})
 }
 
 func (s *session) refuse(code, msg string) {
@@ -264,11 +277,6 @@ func (g *Gateway) login(ctx context.Context, mux *yamux.Session, source string) 
 	}
 	g.logins.succeeded(source)
 	s.token = tok
-	cat := g.Config.Catalog.Filter(tok.Allows)
-	if err := writeControl(control, &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat}); err != nil {
-		return nil, fmt.Errorf("send welcome: %w", err)
-	}
-	control.SetDeadline(time.Time{})
 	max := g.Config.Limits.MaxStreamsPerSession
 	if max <= 0 {
 		max = 1 << 16

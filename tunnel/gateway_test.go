@@ -1,0 +1,205 @@
+package tunnel_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+const testToken = "fwd_test_token"
+
+// gatewayFixture is a gateway over real TLS on loopback whose dials are
+// recorded, serving project shop (service api, tcp 80, to an echo server)
+// and project secret, which the test token may not see.
+type gatewayFixture struct {
+	addr, fingerprint, echo string
+	gw                      *tunnel.Gateway
+	mu                      sync.Mutex
+	dialed                  []string
+}
+
+func newGateway(t *testing.T, limits config.Limits) *gatewayFixture {
+	t.Helper()
+	f := &gatewayFixture{echo: echoServer(t)}
+	cfg := &config.Config{
+		Tokens: []config.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
+		Catalog: catalog.Catalog{Projects: []catalog.Project{
+			{Name: "shop", Services: []catalog.Resource{{Kind: catalog.Service, Project: "shop", Name: "api",
+				Ports: []catalog.Port{{Name: "http", Port: 80, Protocol: catalog.TCP, Targets: []string{f.echo}}}}}},
+			{Name: "secret", Services: []catalog.Resource{{Kind: catalog.Service, Project: "secret", Name: "api",
+				Ports: []catalog.Port{{Name: "http", Port: 80, Protocol: catalog.TCP, Targets: []string{f.echo}}}}}},
+		}},
+		Limits: limits,
+	}
+	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
+	f.fingerprint = tunnel.Fingerprint(cert.Certificate[0])
+	f.gw = &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert),
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			f.mu.Lock()
+			f.dialed = append(f.dialed, addr)
+			f.mu.Unlock()
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	go f.gw.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		f.gw.Shutdown(ctx)
+	})
+	return f
+}
+
+func (f *gatewayFixture) dial(t *testing.T, token string) (*tunnel.Session, error) {
+	t.Helper()
+	return tunnel.Dial(context.Background(), f.addr, &tunnel.ClientConfig{Token: token, Trust: tunnel.Trust{Fingerprint: f.fingerprint}})
+}
+
+func echoServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestGatewayDialsOnlyCatalogTargets(t *testing.T) {
+	f := newGateway(t, config.DefaultLimits())
+	s, err := f.dial(t, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cat := s.Catalog()
+	if names := cat.ProjectNames(); len(names) != 1 || names[0] != "shop" {
+		t.Fatalf("token scoped to shop sees %v", names)
+	}
+	api := catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}
+	refused := []tunnel.Target{
+		{ID: catalog.ID{Project: "secret", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}, // out of scope
+		{ID: catalog.ID{Project: "nope", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80},
+		{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "web"}, Network: "tcp", Port: 80},
+		{ID: catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "api"}, Network: "tcp", Port: 80},
+		{ID: api, Network: "tcp", Port: 81},
+		{ID: api, Network: "udp", Port: 80},
+	}
+	for _, tg := range refused {
+		st, err := s.Open(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var se *tunnel.StreamError
+		if err := st.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusNotFound {
+			t.Errorf("%v: status %v, want not found", tg, err)
+		}
+		st.Close()
+	}
+	// The out-of-scope project reads exactly like a missing one.
+	st, _ := s.Open(refused[0])
+	msgSecret := st.Status().Error()
+	st2, _ := s.Open(refused[1])
+	msgMissing := st2.Status().Error()
+	if strings.Replace(msgSecret, "secret", "nope", 1) != msgMissing {
+		t.Errorf("scope leaks: %q vs %q", msgSecret, msgMissing)
+	}
+	ok, _ := s.Open(tunnel.Target{ID: api, Network: "tcp", Port: 80})
+	ok.Write([]byte("hi"))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(ok, buf); err != nil || string(buf) != "hi" {
+		t.Fatalf("catalog target: %q, %v", buf, err)
+	}
+	ok.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.dialed {
+		if a != f.echo {
+			t.Errorf("gateway dialed %s, which is not in its catalog", a)
+		}
+	}
+	if len(f.dialed) != 1 {
+		t.Errorf("gateway dialed %d times, want once: %v", len(f.dialed), f.dialed)
+	}
+}
+
+func TestLoginFailuresAreRateLimited(t *testing.T) {
+	f := newGateway(t, config.DefaultLimits())
+	for i := range 5 {
+		if _, err := f.dial(t, "fwd_wrong"); !errors.Is(err, tunnel.ErrUnauthorized) {
+			t.Fatalf("attempt %d: %v, want ErrUnauthorized", i+1, err)
+		}
+	}
+	// Past the free budget the source must wait, even with the right token.
+	if _, err := f.dial(t, testToken); !errors.Is(err, tunnel.ErrUnreachable) {
+		t.Fatalf("sixth attempt at once: %v, want the connection refused", err)
+	}
+}
+
+func TestStreamAndSessionLimits(t *testing.T) {
+	limits := config.DefaultLimits()
+	limits.MaxStreamsPerSession = 2
+	limits.MaxSessions = 1
+	f := newGateway(t, limits)
+	s, err := f.dial(t, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	api := tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
+	var open []*tunnel.Stream
+	for range 2 {
+		st, _ := s.Open(api)
+		if err := st.Status(); err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, st)
+	}
+	third, _ := s.Open(api)
+	var se *tunnel.StreamError
+	if err := third.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusLimit {
+		t.Fatalf("third stream: %v, want limit", err)
+	}
+	if _, err := f.dial(t, testToken); !errors.Is(err, tunnel.ErrRefused) || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("second session: %v, want refused for the session limit", err)
+	}
+	for _, st := range open {
+		st.Close()
+	}
+}
+
+func TestOldTLSRefused(t *testing.T) {
+	f := newGateway(t, config.DefaultLimits())
+	conn, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	if err == nil {
+		conn.Close()
+		t.Fatal("gateway accepted TLS 1.2")
+	}
+}
