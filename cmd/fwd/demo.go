@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 
@@ -44,7 +45,12 @@ real TLS tunnel without touching the hosts file. Nothing leaves this machine.`,
 
 func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 	log := newLogger(s.Err, o.output.json(), o.verbose)
-	env, err := demo.Start(log.With("side", "gateway"))
+	gwLog := log
+	if !o.verbose {
+		// The embedded gateway's session lines would only clutter a first look.
+		gwLog = slog.New(quietHandler{log.Handler()})
+	}
+	env, err := demo.Start(gwLog.With("side", "gateway"))
 	if err != nil {
 		return err
 	}
@@ -98,3 +104,15 @@ func demoIntro(s streams, env *demo.Env, results []forward.Result) error {
 	ui.Status(s.Out, styled, ui.OK, "forwarding; press Ctrl-C to stop")
 	return nil
 }
+
+// quietHandler passes on only warnings and errors.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(a)}
+}
+func (h quietHandler) WithGroup(g string) slog.Handler { return quietHandler{h.Handler.WithGroup(g)} }
