@@ -35,6 +35,8 @@ type Env struct {
 	Config      *config.Config
 
 	gw        *tunnel.Gateway
+	tls       *tls.Config
+	log       *slog.Logger
 	closers   []io.Closer
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -128,12 +130,39 @@ func (e *Env) startGateway(cat catalog.Catalog, log *slog.Logger) error {
 		return fmt.Errorf("demo: gateway listen: %w", err)
 	}
 	e.Gateway = ln.Addr().String()
-	e.gw = &tunnel.Gateway{Config: e.Config, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	e.tls, e.log = tunnel.ServerTLSConfig(cert), log
+	e.serve(ln)
+	return nil
+}
+
+func (e *Env) serve(ln net.Listener) {
+	e.gw = &tunnel.Gateway{Config: e.Config, TLS: e.tls, Logger: e.log}
+	gw := e.gw
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		e.gw.Serve(ln)
+		gw.Serve(ln)
 	}()
+}
+
+// Stop stops the gateway at once, cutting every session, as a crash would.
+func (e *Env) Stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.gw.Shutdown(ctx)
+}
+
+// Restart starts the gateway again on the same address, with the same
+// certificate and token, serving cat. Call Stop first.
+func (e *Env) Restart(cat catalog.Catalog) error {
+	ln, err := net.Listen("tcp", e.Gateway)
+	if err != nil {
+		return fmt.Errorf("demo: restart gateway: %w", err)
+	}
+	cfg := *e.Config
+	cfg.Catalog = cat
+	e.Config = &cfg
+	e.serve(ln)
 	return nil
 }
 
