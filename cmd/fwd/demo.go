@@ -95,7 +95,7 @@ func demoIntro(s streams, env *demo.Env, results []forward.Result) error {
 		addr := net.JoinHostPort(r.Data.Address, strconv.Itoa(r.Data.Port))
 		switch r.Data.Protocol {
 		case "HTTP":
-			ui.Status(s.Out, styled, ui.Hint, "Try: curl http://"+addr+"/")
+			ui.Status(s.Out, styled, ui.Hint, "Try: curl "+httpURL(r.Data.Address, r.Data.Port))
 		default:
 			host, port, _ := net.SplitHostPort(addr)
 			ui.Status(s.Out, styled, ui.Hint, fmt.Sprintf("Try: echo hello | nc -q1 %s %s", host, port))

@@ -248,7 +248,7 @@ func (v *forwardView) table(results []forward.Result) error {
 			if len(r.Data.Hostnames) > 0 {
 				host = r.Data.Hostnames[0]
 			}
-			ui.Status(v.out, v.styled, ui.Hint, fmt.Sprintf("Try: curl http://%s/", net.JoinHostPort(host, strconv.Itoa(r.Data.Port))))
+			ui.Status(v.out, v.styled, ui.Hint, "Try: curl "+httpURL(host, r.Data.Port))
 			break
 		}
 	}
@@ -306,4 +306,12 @@ func resultTable(w io.Writer, styled bool, results []forward.Result) error {
 		}
 	}
 	return nil
+}
+
+// httpURL is the URL to try for an HTTP port, without ":80".
+func httpURL(host string, port int) string {
+	if port == 80 {
+		return "http://" + host + "/"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 }

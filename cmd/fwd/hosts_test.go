@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fwd-dev/fwd/hosts"
+)
+
+func TestHostsCleanRemovesOnlyDeadOwners(t *testing.T) {
+	path := writeFile(t, "hosts", "127.0.0.1 localhost\n")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	f := hosts.New(path)
+	gone := hosts.Owner{PID: dead.ProcessState.Pid(), Session: "deadbeef"}
+	if err := f.Set(gone, []hosts.Entry{{Address: "127.1.2.3", Hostnames: []string{"stale.shop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Set(hosts.CurrentOwner(), []hosts.Entry{{Address: "127.1.2.4", Hostnames: []string{"live.shop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := runFwd(t, nil, "hosts", "clean", "--hosts-file", path, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var out struct {
+		Removed []struct{ PID, Entries int }
+	}
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil || len(out.Removed) != 1 || out.Removed[0].PID != gone.PID {
+		t.Fatalf("output %q (%v)", r.out, err)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "stale.shop") || !strings.Contains(string(b), "live.shop") {
+		t.Fatalf("after clean:\n%s", b)
+	}
+	if r := runFwd(t, nil, "hosts", "clean", "--hosts-file", path); r.code != 0 || !strings.Contains(r.out, "no stale fwd entries") {
+		t.Fatalf("second clean: %d %q", r.code, r.out)
+	}
+}
