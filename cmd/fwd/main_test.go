@@ -17,6 +17,7 @@ import (
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/internal/testservers"
 )
 
 // TestMain lets the test binary stand in for fwd in tests that need a real
@@ -157,21 +158,12 @@ func serveHTTP(t *testing.T) string {
 }
 
 func serveEcho(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 func setEnv(t *testing.T, env []string) {
