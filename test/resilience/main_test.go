@@ -1,0 +1,552 @@
+// Package resilience_test drives the real fwd binary as separate processes
+// (gateways, clients) through failures: a gateway killed with SIGKILL again
+// and again, a link that silently drops every packet (inside a network
+// namespace), and the real /etc/hosts through SIGINT and SIGKILL. The client
+// runs in-process, through package forward, where the test counts its
+// goroutines and file descriptors or records its state changes.
+//
+// The namespace and /etc/hosts tests need root and skip without it.
+package resilience_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/tunnel"
+)
+
+// fwdBin is the fwd binary TestMain builds.
+var fwdBin string
+
+// echoHelperEnv makes the test binary an echo server instead of running
+// tests: it listens on 127.0.0.1 (a free port), prints the address as its
+// first stdout line and echoes until killed. The namespace test starts it
+// inside the namespace.
+const echoHelperEnv = "FWD_RESILIENCE_ECHO_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(echoHelperEnv) == "1" {
+		os.Exit(runEchoHelper())
+	}
+	dir, err := os.MkdirTemp("", "fwd-resilience-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "resilience: temp dir:", err)
+		os.Exit(1)
+	}
+	fwdBin = filepath.Join(dir, "fwd")
+	build := exec.Command("go", "build", "-o", fwdBin, "github.com/fwd-dev/fwd/cmd/fwd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "resilience: building fwd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runEchoHelper is the echo server mode of the test binary. It exits by
+// itself after 5 minutes in case nobody kills it.
+func runEchoHelper() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo helper:", err)
+		return 1
+	}
+	fmt.Println(ln.Addr().String())
+	time.AfterFunc(5*time.Minute, func() { os.Exit(2) })
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo helper: accept:", err)
+			return 1
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(c, c)
+		}()
+	}
+}
+
+// syncBuffer collects output from other goroutines and processes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a process the test started. It is killed when the test ends.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	lines  chan string   // stdout, line by line; closed at EOF
+	done   chan struct{} // closed when the process has been waited for
+	err    error         // Wait's result, once done is closed
+}
+
+// startProc starts argv with extra environment variables. Its stderr is kept
+// and shown if the test fails.
+func startProc(t testing.TB, name string, env []string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, stderr: &syncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.WaitDelay = 5 * time.Second
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("%s: pipe: %v", name, err)
+	}
+	p.cmd.Stdout = pw
+	if err := p.cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		t.Fatalf("starting %s (%s): %v", name, strings.Join(argv, " "), err)
+	}
+	pw.Close()
+	go func() {
+		defer close(p.lines)
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody reads later lines; keep draining
+			}
+		}
+	}()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill(t)
+		if t.Failed() {
+			t.Logf("%s (pid %d) stderr:\n%s", name, p.cmd.Process.Pid, p.stderr.String())
+		}
+	})
+	return p
+}
+
+// firstLine waits for the process's first stdout line.
+func (p *proc) firstLine(t testing.TB, timeout time.Duration) string {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case line, ok := <-p.lines:
+		if ok {
+			return line
+		}
+		<-p.done
+		t.Fatalf("%s closed stdout without a line (%v); stderr:\n%s", p.name, p.err, p.stderr.String())
+	case <-timer.C:
+		t.Fatalf("%s printed no line within %v; stderr:\n%s", p.name, timeout, p.stderr.String())
+	}
+	return ""
+}
+
+// kill sends SIGKILL, unless the process has already exited, and waits.
+func (p *proc) kill(t testing.TB) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("killing %s: %v", p.name, err)
+	}
+	if !p.wait(10 * time.Second) {
+		t.Errorf("%s (pid %d) still not reaped 10s after SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}
+
+// wait waits up to timeout for the process to exit.
+func (p *proc) wait(timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// run runs the fwd binary to completion and returns its stdout.
+func runFwd(t testing.TB, timeout time.Duration, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fwdBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("fwd %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// token is what `fwd gateway token -o json` prints.
+type token struct {
+	Name     string   `json:"name"`
+	Token    string   `json:"token"`
+	SHA256   string   `json:"sha256"`
+	Projects []string `json:"projects"`
+}
+
+func newToken(t testing.TB, project string) token {
+	t.Helper()
+	out := runFwd(t, 30*time.Second, nil, "gateway", "token", "--name", "resilience", "--projects", project, "-o", "json")
+	var tok token
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &tok); err != nil || tok.Token == "" || tok.SHA256 == "" {
+		t.Fatalf("fwd gateway token printed %q: %v", out, err)
+	}
+	return tok
+}
+
+// service is one TCP service of the gateway's catalog, one port.
+type service struct {
+	name   string
+	port   int    // the catalog's port number
+	target string // host:port as the gateway sees it
+}
+
+// writeConfig writes a gateway config into dir and returns its path. The
+// self-signed certificate is made beside it on the gateway's first start.
+func writeConfig(t testing.TB, dir, listen, project string, tok token, services ...service) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %q\n", listen)
+	fmt.Fprintf(&b, "tokens:\n  - {name: %s, sha256: %s, projects: [%s]}\n", tok.Name, tok.SHA256, project)
+	fmt.Fprintf(&b, "projects:\n  - name: %s\n    services:\n", project)
+	for _, s := range services {
+		fmt.Fprintf(&b, "      - name: %s\n        ports:\n          - {name: echo, port: %d, protocol: TCP, targets: [%q]}\n", s.name, s.port, s.target)
+	}
+	fmt.Fprintf(&b, "limits:\n  shutdown_grace: 1s\n")
+	path := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// gateway is a running `fwd gateway` process.
+type gateway struct {
+	*proc
+	Listen      string
+	Fingerprint string
+	Projects    []string
+	ReadyAt     time.Time // when its JSON line arrived
+}
+
+// startGateway runs `fwd gateway --config cfg --output json`, with --listen
+// if listen is set, inside the network namespace netns if set, and waits for
+// its JSON line.
+func startGateway(t testing.TB, cfg, listen, netns string) *gateway {
+	t.Helper()
+	argv := []string{fwdBin, "gateway", "--config", cfg, "--output", "json"}
+	if listen != "" {
+		argv = append(argv, "--listen", listen)
+	}
+	if netns != "" {
+		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
+	}
+	p := startProc(t, "fwd gateway", nil, argv...)
+	line := p.firstLine(t, 30*time.Second)
+	gw := &gateway{proc: p, ReadyAt: time.Now()}
+	var out struct {
+		Listen      string   `json:"listen"`
+		Fingerprint string   `json:"fingerprint"`
+		Projects    []string `json:"projects"`
+	}
+	if err := json.Unmarshal([]byte(line), &out); err != nil || out.Listen == "" || out.Fingerprint == "" {
+		t.Fatalf("fwd gateway's first line %q: %v", line, err)
+	}
+	gw.Listen, gw.Fingerprint, gw.Projects = out.Listen, out.Fingerprint, out.Projects
+	return gw
+}
+
+// newClient returns an in-process forward.Client for gw (no hostnames,
+// pinned by fingerprint) that is stopped when the test ends. Its logs are
+// shown if the test fails.
+func newClient(t testing.TB, gatewayAddr, fingerprint string, tok token, onEvent func(forward.Event)) *forward.Client {
+	t.Helper()
+	logs := &syncBuffer{}
+	c, err := forward.New(forward.Options{
+		Gateway:       gatewayAddr,
+		Token:         tok.Token,
+		Trust:         tunnel.Trust{Fingerprint: fingerprint},
+		SkipHostnames: true,
+		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnEvent:       onEvent,
+	})
+	if err != nil {
+		t.Fatalf("forward.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fwd client logs:\n%s", logs.String())
+		}
+	})
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("client Stop: %v", err)
+		}
+	})
+	return c
+}
+
+// forwardOne forwards one service and returns its local host:port.
+func forwardOne(t testing.TB, c *forward.Client, project, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results, err := c.ForwardService(ctx, project, name)
+	if err != nil {
+		t.Fatalf("ForwardService(%s, %s): %v", project, name, err)
+	}
+	return onlyAddr(t, results)
+}
+
+func onlyAddr(t testing.TB, results []forward.Result) string {
+	t.Helper()
+	if len(results) != 1 || results[0].Data == nil {
+		t.Fatalf("want one forwarded port, got %+v", results)
+	}
+	d := results[0].Data
+	return net.JoinHostPort(d.Address, strconv.Itoa(d.Port))
+}
+
+// echoOnce connects to addr, sends one line and checks that it comes back.
+// A dial error is returned as dialErr, anything after as err.
+func echoOnce(addr string, seq int, timeout time.Duration) (dialErr, err error) {
+	deadline := time.Now().Add(timeout)
+	conn, dialErr := net.DialTimeout("tcp", addr, timeout)
+	if dialErr != nil {
+		return dialErr, nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	msg := "ping " + strconv.Itoa(seq) + "\n"
+	if _, err := io.WriteString(conn, msg); err != nil {
+		return nil, err
+	}
+	got, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	if got != msg {
+		return nil, fmt.Errorf("echo: sent %q, got %q", msg, got)
+	}
+	return nil, nil
+}
+
+// traffic runs echo requests against a forwarded address, one after the
+// other, until stopped. Every connection attempt must be accepted by the
+// local listener: a refused or failed dial is counted and reported.
+type traffic struct {
+	addr string
+
+	mu         sync.Mutex
+	mark       time.Time // successes completing after this are of interest
+	firstAfter time.Time // the first success after mark, or zero
+	kick       chan struct{}
+	ok, failed int
+	refused    int
+	dialErrs   []error // the first few dial errors
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// maxRequests bounds a traffic loop; the pacing keeps it far below anyway.
+const maxRequests = 200000
+
+func startTraffic(t testing.TB, addr string, perRequest time.Duration) *traffic {
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &traffic{addr: addr, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(tr.done)
+		// Pacing, not synchronisation: at most one request per 5 ms.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < maxRequests; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			dialErr, err := echoOnce(addr, i, perRequest)
+			now := time.Now()
+			tr.mu.Lock()
+			switch {
+			case errors.Is(dialErr, syscall.ECONNRESET):
+				// connect() reports a reset only for a connection that was
+				// established: fwd accepted it and cut it at once (its
+				// stream died with the gateway). Accepted, then closed.
+				tr.failed++
+			case dialErr != nil:
+				if errors.Is(dialErr, syscall.ECONNREFUSED) {
+					tr.refused++
+				}
+				if len(tr.dialErrs) < 5 {
+					tr.dialErrs = append(tr.dialErrs, fmt.Errorf("at %s: %w", now.Format("15:04:05.000"), dialErr))
+				}
+			case err != nil:
+				tr.failed++
+			default:
+				tr.ok++
+				if !tr.mark.IsZero() && tr.firstAfter.IsZero() && now.After(tr.mark) {
+					tr.firstAfter = now
+					select {
+					case tr.kick <- struct{}{}:
+					default:
+					}
+				}
+			}
+			tr.mu.Unlock()
+		}
+	}()
+	t.Cleanup(tr.stop)
+	return tr
+}
+
+// setMark starts looking for the first success that completes after at.
+func (tr *traffic) setMark(at time.Time) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.mark, tr.firstAfter = at, time.Time{}
+	select {
+	case <-tr.kick:
+	default:
+	}
+}
+
+// successAfterMark waits up to timeout for a success after the mark and
+// returns when it completed.
+func (tr *traffic) successAfterMark(timeout time.Duration) (time.Time, bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		tr.mu.Lock()
+		first := tr.firstAfter
+		tr.mu.Unlock()
+		if !first.IsZero() {
+			return first, true
+		}
+		select {
+		case <-tr.kick:
+		case <-timer.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+// waitOK waits up to timeout for n more successes than there were when
+// called.
+func (tr *traffic) waitOK(n int, timeout time.Duration) bool {
+	tr.mu.Lock()
+	want := tr.ok + n
+	tr.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for range 10000 {
+		tr.mu.Lock()
+		got := tr.ok
+		tr.mu.Unlock()
+		if got >= want {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // bounded poll of a counter
+	}
+	return false
+}
+
+// counts returns the successes, connections cut after they were accepted,
+// refused dials, and the first few dial errors (refused ones included).
+func (tr *traffic) counts() (ok, failed, refused int, dialErrs []error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.ok, tr.failed, tr.refused, append([]error(nil), tr.dialErrs...)
+}
+
+// stop ends the loop and waits for the request in flight.
+func (tr *traffic) stop() {
+	tr.cancel()
+	<-tr.done
+}
+
+// needRoot skips the test unless it runs as root.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root (running as uid %d): run the package as root, as CI does", os.Geteuid())
+	}
+}
+
+// needBinaries skips the test unless every binary named is on PATH.
+func needBinaries(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			t.Skipf("%s not found on PATH: install it (.ci/install-deps.sh installs iproute2 and iptables): %v", n, err)
+		}
+	}
+}
+
+// run runs a system command and fails the test if it fails.
+func run(t testing.TB, argv ...string) string {
+	t.Helper()
+	out, err := runErr(argv...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return out
+}
+
+// runErr runs a system command with a 30s bound and returns its output.
+func runErr(argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
