@@ -130,7 +130,8 @@ type Client struct {
 	startErr  error
 	link      *link
 
-	reconnects atomic.Int64
+	reconnects  atomic.Int64
+	failedDials atomic.Int64
 
 	mu       sync.Mutex
 	stopped  bool
@@ -515,11 +516,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 // stateChanged is the link's callback.
 func (c *Client) stateChanged(state State, err error) {
 	if state == StateReconnecting {
-		if err != nil {
-			c.log.Warn("tunnel down, reconnecting", "err", err)
-		} else {
-			c.log.Warn("tunnel down, reconnecting")
-		}
+		c.logReconnecting(err)
 	} else if c.reconnects.Add(1) == 1 {
 		// The first connection is what the user asked for; only say so in
 		// debug logs, so that a failing command prints just its error.
@@ -528,6 +525,21 @@ func (c *Client) stateChanged(state State, err error) {
 		c.log.Info("tunnel up again", "gateway", c.opts.Gateway)
 	}
 	c.emit(Event{State: state, Err: err, Results: c.Results()})
+}
+
+// logReconnecting says once that the tunnel is down, then every tenth failed
+// attempt why it is still down, so a long outage does not flood the log.
+func (c *Client) logReconnecting(err error) {
+	if err == nil {
+		c.failedDials.Store(0)
+		c.log.Warn("tunnel down, reconnecting; local ports stay open")
+		return
+	}
+	if n := c.failedDials.Add(1); n%10 == 0 {
+		c.log.Info("still reconnecting", "attempts", n, "err", err)
+	} else {
+		c.log.Debug("reconnect failed", "attempt", n, "err", err)
+	}
 }
 
 // reconnected reads the catalog again: services and addons added or removed
