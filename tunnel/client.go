@@ -4,15 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
-
 	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/mux"
 )
 
 // Errors a client gets from Dial. Each is wrapped with the gateway's message.
@@ -37,7 +38,7 @@ type ClientConfig struct {
 // Session is one client connection to a gateway. Its methods are safe for
 // concurrent use.
 type Session struct {
-	mux     *yamux.Session
+	mux     *mux.Session
 	control net.Conn
 	catalog catalog.Catalog
 	closeMu sync.Once
@@ -91,13 +92,10 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 }
 
 func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
-	mux, err := yamux.Client(newCoalescingConn(conn), muxConfig())
+	ms := mux.Client(conn, muxConfig())
+	control, err := ms.OpenStream()
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: start session: %w", err)
-	}
-	control, err := mux.OpenStream()
-	if err != nil {
-		mux.Close()
+		ms.Close()
 		return nil, fmt.Errorf("%w: open control stream: %w", ErrUnreachable, err)
 	}
 	// The deadline covers the whole login; a gateway that accepts TCP but
@@ -106,27 +104,27 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 		control.SetDeadline(d)
 	}
 	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: token}); err != nil {
-		mux.Close()
+		ms.Close()
 		return nil, fmt.Errorf("%w: send login: %w", ErrUnreachable, err)
 	}
 	reply, err := readControl(bufio.NewReader(control))
 	if err != nil {
-		mux.Close()
+		ms.Close()
 		return nil, fmt.Errorf("%w: read login reply: %w", ErrUnreachable, err)
 	}
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: mux, control: control}
+		s := &Session{mux: ms, control: control}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
 		return s, nil
 	case msgError:
-		mux.Close()
+		ms.Close()
 		return nil, loginError(reply)
 	}
-	mux.Close()
+	ms.Close()
 	return nil, fmt.Errorf("%w: unexpected %q message", ErrRefused, reply.Type)
 }
 
@@ -161,26 +159,29 @@ func (s *Session) NumStreams() int { return s.mux.NumStreams() }
 // gateway's verdict arrives with the first Read, which returns a
 // *StreamError if the gateway refused or could not dial.
 func (s *Session) Open(t Target) (*Stream, error) {
-	hdr, err := AppendHeader(make([]byte, 0, 8+len(t.ID.Project)+len(t.ID.Name)), t)
+	var buf [8 + 2*MaxName]byte
+	hdr, err := AppendHeader(buf[:0], t)
 	if err != nil {
 		return nil, err
 	}
-	ys, err := s.mux.OpenStream()
+	ms, err := s.mux.OpenStream()
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: open stream for %s: %w", t, err)
 	}
-	if _, err := ys.Write(hdr); err != nil {
-		ys.Close()
+	// The header rides in the frame that opens the stream (SYN).
+	if _, err := ms.Write(hdr); err != nil {
+		ms.Reset()
 		return nil, fmt.Errorf("tunnel: open stream for %s: %w", t, err)
 	}
-	return &Stream{Stream: ys}, nil
+	return &Stream{Stream: ms}, nil
 }
 
 // Stream is a client data stream. Reads begin with the gateway's status.
 type Stream struct {
-	*yamux.Stream
+	*mux.Stream
 	statusOnce sync.Once
 	statusErr  error
+	statusRead atomic.Bool
 }
 
 // Read returns the gateway's refusal as a *StreamError, else payload.
@@ -193,10 +194,101 @@ func (s *Stream) Read(p []byte) (int, error) {
 
 // Status waits for the gateway's answer to the stream header.
 func (s *Stream) Status() error {
-	s.statusOnce.Do(func() { s.statusErr = readStatus(s.Stream) })
+	s.statusOnce.Do(func() {
+		s.statusErr = readStatus(s.Stream)
+		s.statusRead.Store(true)
+	})
 	return s.statusErr
 }
 
 // CloseWrite half-closes the stream: the gateway's target sees EOF while
 // its replies still flow back.
-func (s *Stream) CloseWrite() error { return s.Stream.Close() }
+func (s *Stream) CloseWrite() error { return s.Stream.CloseWrite() }
+
+// Push is mux.Stream.Push for a client stream: the gateway's status is
+// taken off the front of the data, and a refusal ends the stream with its
+// *StreamError (passed to done). Without Status or Read called first, the
+// caller need not wait for the status before writing.
+func (s *Stream) Push(sink mux.Sink, done func(error)) {
+	if s.statusRead.Load() {
+		if s.statusErr != nil {
+			done(s.statusErr)
+			return
+		}
+		s.Stream.Push(sink, done)
+		return
+	}
+	s.statusOnce.Do(func() {}) // Status must not read the stream now
+	s.Stream.Push(&statusSink{Sink: sink}, done)
+}
+
+// statusSink strips the status reply off the front of a stream's data
+// before passing the rest to the sink beneath.
+type statusSink struct {
+	mux.Sink
+	hdr  [3]byte
+	got  int    // header bytes seen
+	msg  []byte // message of a refusal, as it arrives
+	need int    // message length, once known
+	ok   bool
+}
+
+// take consumes status bytes from b, returning how many and, once a
+// refusal is complete, the *StreamError.
+func (ss *statusSink) take(b []byte) (int, error) {
+	k := 0
+	for k < len(b) && !ss.ok {
+		switch {
+		case ss.got == 0:
+			ss.hdr[0] = b[k]
+			ss.got, k = 1, k+1
+			if Status(ss.hdr[0]) == StatusOK {
+				ss.ok = true
+			}
+		case ss.got < 3:
+			ss.hdr[ss.got] = b[k]
+			ss.got, k = ss.got+1, k+1
+			if ss.got == 3 {
+				ss.need = int(binary.BigEndian.Uint16(ss.hdr[1:3]))
+				if ss.need > maxStatusText {
+					return k, fmt.Errorf("%w: status message of %d bytes", ErrBadHeader, ss.need)
+				}
+				if ss.need == 0 {
+					return k, &StreamError{Status: Status(ss.hdr[0])}
+				}
+			}
+		default:
+			m := min(ss.need-len(ss.msg), len(b)-k)
+			ss.msg = append(ss.msg, b[k:k+m]...)
+			k += m
+			if len(ss.msg) == ss.need {
+				return k, &StreamError{Status: Status(ss.hdr[0]), Message: string(ss.msg)}
+			}
+		}
+	}
+	return k, nil
+}
+
+func (ss *statusSink) TryWrite(b []byte) (int, error) {
+	if ss.ok {
+		return ss.Sink.TryWrite(b)
+	}
+	k, err := ss.take(b)
+	if err != nil || len(b) == k {
+		return k, err
+	}
+	n, err := ss.Sink.TryWrite(b[k:])
+	return k + n, err
+}
+
+func (ss *statusSink) Write(b []byte) (int, error) {
+	if ss.ok {
+		return ss.Sink.Write(b)
+	}
+	k, err := ss.take(b)
+	if err != nil || len(b) == k {
+		return k, err
+	}
+	n, err := ss.Sink.Write(b[k:])
+	return k + n, err
+}

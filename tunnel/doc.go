@@ -10,6 +10,34 @@
 // leaf certificate. Both ends then run a yamux session over the TLS
 // connection, the client as yamux client.
 //
+// # Multiplexing
+//
+// Frames are yamux's, unchanged (github.com/hashicorp/yamux, spec.md):
+//
+//	offset  size  field
+//	0       1     version (0)
+//	1       1     type: 0 data, 1 window update, 2 ping, 3 go away
+//	2       2     flags: 1 SYN, 2 ACK, 4 FIN, 8 RST
+//	4       4     stream id (client odd, gateway even; 0 for the session)
+//	8       4     length: body bytes (data), window delta (window
+//	              update), opaque value (ping), reason (go away)
+//
+// Both ends use fwd's own implementation (internal/mux), which any yamux
+// implementation can talk to, so the protocol version stays 1. How it uses
+// the format, none of which a peer needs to know:
+//
+//   - A stream's SYN rides on its first frame, normally the data frame with
+//     the stream header; an acceptor's ACK rides on its first frame, the
+//     status reply.
+//   - Data frames are written header and body in one write; bulk frames
+//     are 64 KiB, four full TLS records.
+//   - Receive windows start at the spec's 256 KiB and double whenever a
+//     stream used its window within two round trips (pings measure the
+//     round trip), up to 32 MiB per stream; the window granted above
+//     256 KiB per stream is capped at 256 MiB per session.
+//   - Each end pings every 5 s and ends the session when a ping is not
+//     answered within 5 s.
+//
 // # Control stream
 //
 // The first stream the client opens is the control stream. Each message on it

@@ -13,10 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
-
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/mux"
 	"github.com/fwd-dev/fwd/internal/relay"
 )
 
@@ -35,7 +34,7 @@ type Gateway struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	sessions  map[*yamux.Session]struct{}
+	sessions  map[*mux.Session]struct{}
 	closing   bool
 	wg        sync.WaitGroup
 	next      sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
@@ -87,7 +86,7 @@ func (g *Gateway) track(ln net.Listener) bool {
 	}
 	if g.listeners == nil {
 		g.listeners = map[net.Listener]struct{}{}
-		g.sessions = map[*yamux.Session]struct{}{}
+		g.sessions = map[*mux.Session]struct{}{}
 	}
 	g.listeners[ln] = struct{}{}
 	return true
@@ -106,7 +105,7 @@ func (g *Gateway) isClosing() bool {
 }
 
 // addSession registers a session unless the gateway is closing or full.
-func (g *Gateway) addSession(s *yamux.Session) error {
+func (g *Gateway) addSession(s *mux.Session) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
@@ -119,7 +118,7 @@ func (g *Gateway) addSession(s *yamux.Session) error {
 	return nil
 }
 
-func (g *Gateway) removeSession(s *yamux.Session) {
+func (g *Gateway) removeSession(s *mux.Session) {
 	g.mu.Lock()
 	delete(g.sessions, s)
 	g.mu.Unlock()
@@ -193,31 +192,27 @@ func (g *Gateway) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	mux, err := yamux.Server(newCoalescingConn(conn), muxConfig())
-	if err != nil {
-		raw.Close()
-		return
-	}
-	defer mux.Close()
-	sess, err := g.login(ctx, mux, source)
+	ms := mux.Server(conn, muxConfig())
+	defer ms.Close()
+	sess, err := g.login(ctx, ms, source)
 	if err != nil {
 		log.Info("login failed", "err", err)
 		return
 	}
 	// Register before welcoming: a client told it is in must be in.
-	if err := g.addSession(mux); err != nil {
+	if err := g.addSession(ms); err != nil {
 		sess.refuse(codeLimit, err.Error())
 		log.Warn("session refused", "err", err)
 		return
 	}
-	defer g.removeSession(mux)
+	defer g.removeSession(ms)
 	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows)); err != nil {
 		log.Info("login failed", "err", err)
 		return
 	}
 	log = log.With("token", sess.token.Name)
 	log.Info("session started")
-	g.acceptStreams(mux, sess, log)
+	g.acceptStreams(ms, sess, log)
 	log.Info("session ended")
 }
 
@@ -241,7 +236,7 @@ func (s *session) refuse(code, msg string) {
 	writeControl(s.control, &controlMsg{Type: msgError, Code: code, Message: msg})
 }
 
-func (g *Gateway) login(ctx context.Context, mux *yamux.Session, source string) (*session, error) {
+func (g *Gateway) login(ctx context.Context, mux *mux.Session, source string) (*session, error) {
 	type result struct {
 		c   net.Conn
 		err error
@@ -285,7 +280,7 @@ func (g *Gateway) login(ctx context.Context, mux *yamux.Session, source string) 
 	return s, nil
 }
 
-func (g *Gateway) acceptStreams(mux *yamux.Session, s *session, log *slog.Logger) {
+func (g *Gateway) acceptStreams(mux *mux.Session, s *session, log *slog.Logger) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	go func() {
@@ -315,7 +310,7 @@ func (g *Gateway) acceptStreams(mux *yamux.Session, s *session, log *slog.Logger
 }
 
 // serveStream handles one data stream: header, catalog check, dial, relay.
-func (g *Gateway) serveStream(st *yamux.Stream, s *session, log *slog.Logger) {
+func (g *Gateway) serveStream(st *mux.Stream, s *session, log *slog.Logger) {
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	t, err := ReadHeader(st)
@@ -346,7 +341,7 @@ func (g *Gateway) serveStream(st *yamux.Stream, s *session, log *slog.Logger) {
 	case *net.UDPConn:
 		relayUDP(st, tc, g.Config.Limits.UDPFlowIdle, log)
 	case relay.Conn:
-		relay.Pipe(gatewayStream{st}, tc, g.Config.Limits.IdleTimeout)
+		relay.Pipe(st, tc, g.Config.Limits.IdleTimeout)
 	default:
 		target.Close()
 	}
@@ -421,12 +416,6 @@ func rootCause(err error) string {
 		err = next
 	}
 }
-
-// gatewayStream gives a yamux stream the CloseWrite relay needs: a yamux
-// Close is a half-close (FIN), reads go on until the peer's FIN.
-type gatewayStream struct{ *yamux.Stream }
-
-func (s gatewayStream) CloseWrite() error { return s.Stream.Close() }
 
 func remoteIP(c net.Conn) string {
 	host, _, err := net.SplitHostPort(c.RemoteAddr().String())

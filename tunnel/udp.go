@@ -8,14 +8,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/fwd-dev/fwd/internal/mux"
 )
 
 // relayUDP carries one UDP flow: datagrams framed on the stream go to the
 // target through a connected UDP socket (so that only the target's replies
 // come back), and replies go back framed. The flow ends when the client
 // closes the stream or nothing moves for idle.
-func relayUDP(st *yamux.Stream, target *net.UDPConn, idle time.Duration, log *slog.Logger) {
+func relayUDP(st *mux.Stream, target *net.UDPConn, idle time.Duration, log *slog.Logger) {
 	defer target.Close()
 	done := make(chan struct{})
 	go func() {
@@ -42,7 +42,7 @@ func relayUDP(st *yamux.Stream, target *net.UDPConn, idle time.Duration, log *sl
 // replies sends the target's datagrams back on the stream. A slow client
 // blocks only this flow; meanwhile the kernel drops what overflows the
 // socket's buffer, which is what UDP promises.
-func replies(st *yamux.Stream, target *net.UDPConn, idle time.Duration, log *slog.Logger) {
+func replies(st *mux.Stream, target *net.UDPConn, idle time.Duration, log *slog.Logger) {
 	defer st.Close()
 	buf := make([]byte, 2+MaxDatagram)
 	for {

@@ -1,5 +1,13 @@
 // Package relay copies bytes both ways between two connections, passing
 // half-closes on, the way a forwarder must to be invisible to the client.
+//
+// Between a socket and a tunnel stream (a Conn with the Push and
+// WriteHeadroom methods of *mux.Stream) it holds no buffer and at most one
+// goroutine while the connection is idle: the socket is waited on for
+// readability without a buffer (syscall.RawConn), a pooled buffer is taken
+// only for the read itself, and it is sent as one frame with the header
+// written in front of the payload in the same buffer. The other direction
+// is pushed by the tunnel's receive loop straight into the socket.
 package relay
 
 import (
@@ -8,7 +16,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/fwd-dev/fwd/internal/mux"
 )
 
 // Conn is a connection whose write side can be closed alone and whose reads
@@ -19,10 +30,21 @@ type Conn interface {
 	SetReadDeadline(time.Time) error
 }
 
-// bufSize is one copy buffer: big enough to fill a few TLS records per read.
-const bufSize = 32 << 10
+// pusher is a tunnel stream that delivers what it receives by writing to a
+// sink itself (see mux.Stream.Push).
+type pusher interface {
+	Push(sink mux.Sink, done func(error))
+}
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+// headroomWriter sends b[mux.HeaderSize:], using the bytes in front for its
+// frame header (see mux.Stream.WriteHeadroom).
+type headroomWriter interface {
+	WriteHeadroom(b []byte) (int, error)
+}
+
+// readSize is one read from a socket: with the frame header in front it
+// makes a 64 KiB frame, exactly four full TLS records.
+const readSize = mux.MaxBuffer - mux.HeaderSize
 
 // ErrIdle is returned by Pipe when nothing moved either way for the idle time.
 var ErrIdle = errors.New("relay: connection idle too long")
@@ -34,72 +56,286 @@ var ErrIdle = errors.New("relay: connection idle too long")
 // the connection is cut after idle without a byte in either direction; zero
 // never cuts an idle connection. It returns the first error other than EOF.
 func Pipe(a, b Conn, idle time.Duration) error {
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
-	errc := make(chan error, 1)
-	go func() { errc <- copyHalf(b, a, idle, &last) }()
-	err := copyHalf(a, b, idle, &last)
-	if err != nil {
-		// Unblock the other direction: the connection is broken.
-		Abort(a)
-		Abort(b)
+	p := &pipe{a: a, b: b, idle: idle}
+	p.last.Store(time.Now().UnixNano())
+	_, aPush := a.(pusher)
+	bPush, bIsPush := b.(pusher)
+	switch {
+	case bIsPush && !aPush:
+		return p.pushed(a, b, bPush)
+	case aPush && !bIsPush:
+		return p.pushed(b, a, a.(pusher))
 	}
-	err2 := <-errc
-	a.Close()
-	b.Close()
-	if err != nil {
-		return err
-	}
-	return err2
+	return p.copied()
 }
 
-// copyHalf copies src to dst and then closes dst's write side.
-func copyHalf(dst, src Conn, idle time.Duration, last *atomic.Int64) error {
-	bp := buffers.Get().(*[]byte)
-	defer buffers.Put(bp)
-	buf := *bp
-	for {
-		if idle > 0 {
-			src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+type pipe struct {
+	a, b  Conn
+	idle  time.Duration
+	last  atomic.Int64 // unix ns of the last byte either way
+	errMu sync.Mutex
+	err   error // the first error
+}
+
+func (p *pipe) touch() {
+	if p.idle > 0 {
+		p.last.Store(time.Now().UnixNano())
+	}
+}
+
+// fail records err if it is the first and resets both ends, so that a
+// direction blocked on one of them ends too.
+func (p *pipe) fail(err error) {
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.errMu.Unlock()
+	Abort(p.a)
+	Abort(p.b)
+}
+
+func (p *pipe) result() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.err
+}
+
+// pushed relays between a socket c and a stream st that pushes its data
+// into c: this goroutine carries c to st.
+func (p *pipe) pushed(c, st Conn, push pusher) error {
+	done := make(chan error, 1)
+	push.Push(newSink(c, p), func(err error) {
+		if err != nil {
+			p.fail(err)
 		}
-		n, err := src.Read(buf)
+		done <- err
+	})
+	if err := p.readTo(st, c); err != nil {
+		p.fail(err)
+	}
+	p.waitDone(done)
+	c.Close()
+	st.Close()
+	return p.result()
+}
+
+// waitDone waits for the pushed direction to end, enforcing the idle limit.
+func (p *pipe) waitDone(done chan error) {
+	if p.idle <= 0 {
+		<-done
+		return
+	}
+	t := time.NewTimer(p.idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if rest := p.idle - time.Since(time.Unix(0, p.last.Load())); rest > 0 {
+				t.Reset(rest)
+				continue
+			}
+			p.fail(ErrIdle)
+			<-done
+			return
+		}
+	}
+}
+
+// copied relays between two connections neither of which pushes: one
+// goroutine per direction.
+func (p *pipe) copied() error {
+	errc := make(chan struct{})
+	go func() {
+		defer close(errc)
+		if err := p.readTo(p.b, p.a); err != nil {
+			p.fail(err)
+		}
+	}()
+	if err := p.readTo(p.a, p.b); err != nil {
+		p.fail(err)
+	}
+	<-errc
+	p.a.Close()
+	p.b.Close()
+	return p.result()
+}
+
+// readTo copies src to dst until EOF, then closes dst's write side. It
+// returns the error that ended the copy, nil after a clean EOF.
+func (p *pipe) readTo(dst, src Conn) error {
+	hw, _ := dst.(headroomWriter)
+	var rc syscall.RawConn
+	if sc, ok := src.(syscall.Conn); ok {
+		rc, _ = sc.SyscallConn()
+	}
+	var held *[]byte // only when src cannot be waited on without a buffer
+	defer func() {
+		if held != nil {
+			mux.PutBuffer(held)
+		}
+	}()
+	for {
+		if p.idle > 0 {
+			src.SetReadDeadline(time.Unix(0, p.last.Load()).Add(p.idle))
+		}
+		var (
+			bp  *[]byte
+			n   int
+			err error
+		)
+		if rc != nil {
+			bp, n, err = readRaw(rc)
+		} else {
+			if held == nil {
+				held = mux.GetBuffer(mux.MaxBuffer)
+			}
+			bp = held
+			n, err = src.Read((*bp)[mux.HeaderSize:mux.MaxBuffer])
+		}
 		if n > 0 {
-			if idle > 0 {
-				last.Store(time.Now().UnixNano())
+			p.touch()
+			var werr error
+			if hw != nil {
+				_, werr = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
+			} else {
+				_, werr = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return fail(dst, src, werr)
+			if werr != nil {
+				if bp != held {
+					mux.PutBuffer(bp)
+				}
+				return werr
 			}
+		}
+		if bp != nil && bp != held {
+			mux.PutBuffer(bp)
 		}
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
 			return dst.CloseWrite()
-		case errors.Is(err, os.ErrDeadlineExceeded) && idle > 0:
+		case errors.Is(err, os.ErrDeadlineExceeded) && p.idle > 0:
 			// The other direction may have been busy meanwhile.
-			if time.Since(time.Unix(0, last.Load())) < idle {
+			if time.Since(time.Unix(0, p.last.Load())) < p.idle {
 				continue
 			}
-			return fail(dst, src, ErrIdle)
+			return ErrIdle
 		default:
 			// Including net.ErrClosed: whoever closed one end wants the
 			// whole connection gone, and the other direction may be blocked.
-			return fail(dst, src, err)
+			return err
 		}
 	}
 }
 
-// fail resets both ends: the other direction may still be draining.
-func fail(dst, src Conn, err error) error {
-	Abort(dst)
-	Abort(src)
-	return err
+// readRaw waits until the socket is readable, holding no buffer, then reads
+// into a pooled buffer after mux.HeaderSize bytes of headroom. It returns
+// io.EOF at the end of the stream; the buffer, if not nil, is the caller's
+// to put back.
+func readRaw(rc syscall.RawConn) (*[]byte, int, error) {
+	var (
+		bp   *[]byte
+		n    int
+		rerr error
+	)
+	err := rc.Read(func(fd uintptr) bool {
+		if bp == nil {
+			bp = mux.GetBuffer(mux.MaxBuffer)
+		}
+		for {
+			n, rerr = syscall.Read(int(fd), (*bp)[mux.HeaderSize:mux.MaxBuffer])
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			// Nothing yet: give the buffer back before waiting.
+			mux.PutBuffer(bp)
+			bp = nil
+			return false
+		}
+		return true
+	})
+	if err == nil && rerr != nil {
+		err = os.NewSyscallError("read", rerr)
+	}
+	if n < 0 {
+		n = 0
+	}
+	if err == nil && n == 0 {
+		err = io.EOF
+	}
+	return bp, n, err
 }
+
+// sink writes a stream's pushed data to a connection.
+type sink struct {
+	c  Conn
+	rc syscall.RawConn
+	p  *pipe
+}
+
+func newSink(c Conn, p *pipe) *sink {
+	s := &sink{c: c, p: p}
+	if sc, ok := c.(syscall.Conn); ok {
+		s.rc, _ = sc.SyscallConn()
+	}
+	return s
+}
+
+// TryWrite writes what the socket takes now, without waiting. A connection
+// that is not a socket takes nothing this way; Write then does it all.
+func (s *sink) TryWrite(b []byte) (int, error) {
+	if s.rc == nil {
+		return 0, nil
+	}
+	var (
+		n    int
+		werr error
+	)
+	err := s.rc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return true
+	})
+	if n < 0 {
+		n = 0
+	}
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, os.NewSyscallError("write", werr)
+	}
+	s.p.touch()
+	return n, nil
+}
+
+func (s *sink) Write(b []byte) (int, error) {
+	n, err := s.c.Write(b)
+	s.p.touch()
+	return n, err
+}
+
+func (s *sink) CloseWrite() error { return s.c.CloseWrite() }
 
 // Abort closes c so that its peer sees a reset rather than a clean end, where
 // the OS allows it: a forwarded connection that failed must not look like
-// one that finished.
+// one that finished. A tunnel stream is reset.
 func Abort(c io.Closer) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		r.Reset()
+		return
+	}
 	if l, ok := c.(interface{ SetLinger(int) error }); ok {
 		l.SetLinger(0)
 	}
