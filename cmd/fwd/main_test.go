@@ -54,6 +54,7 @@ type running struct {
 	lines  *bufio.Scanner
 	done   chan int
 	stderr *syncBuffer
+	drain  sync.Once
 }
 
 // startFwd runs a long-running command until stop is called and returns
@@ -84,10 +85,12 @@ func startFwd(t *testing.T, args ...string) (*running, string) {
 // stop sends the equivalent of SIGINT and returns the exit code.
 func (r *running) stop() int {
 	r.cancel()
-	go func() {
-		for r.lines.Scan() {
-		}
-	}()
+	r.drain.Do(func() {
+		go func() {
+			for r.lines.Scan() {
+			}
+		}()
+	})
 	select {
 	case code := <-r.done:
 		r.done <- code
