@@ -1,0 +1,63 @@
+package forward_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/internal/catalog"
+)
+
+// startResetter runs a TCP server that reads one byte and then resets the
+// connection (SO_LINGER 0), as a crashing or refusing server does.
+func startResetter(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				c.Read(make([]byte, 1))
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A reset from the target reaches the local client as a reset, not as a
+// clean end of stream that a client would take for a complete reply.
+func TestTargetResetReachesClientAsReset(t *testing.T) {
+	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Services: []catalog.Resource{
+		service("shop", "flaky", tcpPort("tcp", 17001, catalog.TCP, startResetter(t))),
+	}}}}
+	env := startGateway(t, cat)
+	client := newClient(t, env, nil)
+	rs, err := client.ForwardService(context.Background(), "shop", "flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addrOf(rs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("x"))
+	_, err = io.ReadAll(c)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the target reset: %v, want connection reset", err)
+	}
+}
