@@ -21,7 +21,15 @@ const (
 // peer is one way from the load generator to the target.
 type peer struct {
 	name string
-	addr string // where the load generator connects
+	addr string         // where the load generator connects
+	dial bench.DialFunc // how; nil is bench.Dial (loopback)
+}
+
+func (p peer) dialer() bench.DialFunc {
+	if p.dial == nil {
+		return bench.Dial
+	}
+	return p.dial
 }
 
 // benchRun is one run of the benchmark: what it started, and what it found.

@@ -80,8 +80,8 @@ func stderrOf(err error) string {
 // max_streams_per_session is raised above the default (4096) because the
 // memory test holds 10,000 connections through one session; shutdown_grace
 // is short so that stopping between phases is quick.
-func (t *fwdTool) gatewayConfig(target string, maxStreams int) string {
-	return fmt.Sprintf(`listen: 127.0.0.1:0
+func (t *fwdTool) gatewayConfig(listenHost, target string, maxStreams int) string {
+	return fmt.Sprintf(`listen: %s
 tokens:
   - name: bench
     sha256: %s
@@ -95,7 +95,7 @@ projects:
 limits:
   max_streams_per_session: %d
   shutdown_grace: 1s
-`, t.sha256, benchProject, catalogPort, target, maxStreams)
+`, net.JoinHostPort(listenHost, "0"), t.sha256, benchProject, catalogPort, target, maxStreams)
 }
 
 // gateway is a running fwd gateway.
@@ -108,16 +108,22 @@ type gateway struct {
 // startGateway writes a config into its own directory (the gateway keeps
 // its self-signed certificate beside it) and starts the gateway.
 func (t *fwdTool) startGateway(name, target string, maxStreams int, env []string) (*gateway, error) {
+	return t.startGatewayAt(hostPlace, name, target, maxStreams, env)
+}
+
+// startGatewayAt is startGateway with the gateway running, and listening,
+// at pl.
+func (t *fwdTool) startGatewayAt(pl place, name, target string, maxStreams int, env []string) (*gateway, error) {
 	dir := filepath.Join(t.tmp, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(cfg, []byte(t.gatewayConfig(target, maxStreams)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(t.gatewayConfig(pl.host, target, maxStreams)), 0o600); err != nil {
 		return nil, err
 	}
-	p, line, err := startProc(name, filepath.Join(dir, "gateway.log"), env, true, readyWait,
-		t.bin, "gateway", "--config", cfg, "--output", "json")
+	bin, args := pl.command(t.bin, "gateway", "--config", cfg, "--output", "json")
+	p, line, err := startProc(name, filepath.Join(dir, "gateway.log"), env, true, readyWait, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -141,9 +147,15 @@ type client struct {
 // startClient runs fwd all for the bench project against gatewayAddr (the
 // gateway itself, or a delay relay in front of it).
 func (t *fwdTool) startClient(name, gatewayAddr, fingerprint string, env []string) (*client, error) {
+	return t.startClientAt(hostPlace, name, gatewayAddr, fingerprint, env)
+}
+
+// startClientAt is startClient with the client running at pl; its forward
+// listens on pl's loopback.
+func (t *fwdTool) startClientAt(pl place, name, gatewayAddr, fingerprint string, env []string) (*client, error) {
 	env = append([]string{"FWD_GATEWAY=" + gatewayAddr, "FWD_TOKEN=" + t.token, "FWD_FINGERPRINT=" + fingerprint}, env...)
-	p, line, err := startProc(name, filepath.Join(t.tmp, name+".log"), env, true, readyWait,
-		t.bin, "all", "--project", benchProject, "--skipHostnames", "--output", "json")
+	bin, args := pl.command(t.bin, "all", "--project", benchProject, "--skipHostnames", "--output", "json")
+	p, line, err := startProc(name, filepath.Join(t.tmp, name+".log"), env, true, readyWait, bin, args...)
 	if err != nil {
 		return nil, err
 	}

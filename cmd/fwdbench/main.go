@@ -2,7 +2,10 @@
 // frp when they are installed) on loopback, in one run: bulk throughput over
 // one and 64 streams, small-message latency, new connections per second,
 // the memory fwd needs for 10,000 idle connections, and throughput over a
-// link with 50 ms round-trip time made by a delaying relay.
+// link with 50 ms round-trip time. As root, that link is an IP link between
+// two network namespaces through TUN devices, delayed by a forwarder in this
+// process, with TCP running end to end over it (bench.Link); otherwise a
+// terminating TCP relay stands in (bench.DelayRelay), which the report says.
 //
 // Run it from the module root:
 //
@@ -10,7 +13,9 @@
 //
 // It builds ./cmd/fwd, starts a gateway and a client as separate processes
 // (so their memory can be read separately) and, if /usr/sbin/sshd exists, an
-// sshd of its own. Nothing it sends leaves 127.0.0.0/8.
+// sshd of its own. Nothing it sends leaves 127.0.0.0/8 or the link's two
+// namespaces, which it deletes on exit (and, if it was killed, on the next
+// run).
 package main
 
 import (

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/bench"
@@ -20,7 +23,10 @@ const (
 	mP999     = "latency p99.9"
 	mConns    = "new connections"
 	mConnFail = "new connections failed"
-	mDelay    = "download, 1 stream, 50 ms RTT"
+	// The 50 ms RTT download, over the TUN link or, failing that, the relay.
+	mDelay      = "download, 1 stream, 50 ms RTT link (TUN, TCP end to end)"
+	mDelayRelay = "download, 1 stream, 50 ms RTT (terminating relay)"
+	mDelayRTT   = "delayed path RTT"
 )
 
 func gbits(bytesPerSec float64) float64 { return bytesPerSec * 8 / 1e9 }
@@ -85,26 +91,154 @@ func (b *benchRun) connRate(ctx context.Context, pr peer, round int) {
 	b.progress("  new connections: %.0f/s (%d failed)", rate, failed)
 }
 
-// delayPhase runs f: one stream downloading across a relay that adds the
-// link delay, for direct TCP, fwd (relay between fwd client and gateway) and
-// ssh -L (relay between ssh and sshd).
+// delayPhase runs f: one stream downloading across a link with 50 ms
+// round-trip time, for direct TCP, ssh -L and fwd. The link is an IP link
+// between two network namespaces through TUN devices, with TCP end to end
+// (see bench.Link); where that cannot be built (not root, no TUN), a
+// terminating relay stands in, which measures far less faithfully.
 func (b *benchRun) delayPhase(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	p := b.plan
 	defer b.closeNow()()
+	rmem, wmem := tcpBufMax("tcp_rmem"), tcpBufMax("tcp_wmem")
+	// The namespaces start with the host's TCP buffer limits. A sender's
+	// buffer (tcp_wmem) below the receiver's (tcp_rmem) would cap every
+	// peer's window alike, hiding what fwd's own flow control does; so the
+	// link's namespaces get the receive maximum as send maximum too.
+	link, err := bench.NewLink(b.plan.OneWayDelay, max(rmem, wmem))
+	if err != nil {
+		b.res.DelayModel = "terminating TCP relay on loopback (fallback: no TUN link: " + oneLine(err.Error()) + "); " +
+			"each side's TCP sees a fast local link and only windows above TCP meet the delay"
+		b.progress("delay: %s", b.res.DelayModel)
+		b.delayRelayPhase(ctx)
+		return
+	}
+	b.onClose(func() {
+		if err := link.Close(); err != nil {
+			b.progress("delay link: cleanup: %v", err)
+		}
+	})
+	b.res.DelayModel = fmt.Sprintf("IP link between two network namespaces through TUN devices, %s each way, TCP end to end; "+
+		"namespaces' tcp_rmem max %s, tcp_wmem max %s (host: %s)",
+		b.plan.OneWayDelay, mibs(rmem), mibs(max(rmem, wmem)), mibs(wmem))
+	b.progress("delay: %s", b.res.DelayModel)
+	b.delayLinkPhase(ctx, link)
+}
+
+// tcpBufMax reads the maximum of net.ipv4.<name> in our namespace, 0 if
+// unknown.
+func tcpBufMax(name string) int {
+	f := strings.Fields(readFile("/proc/sys/net/ipv4/" + name))
+	if len(f) != 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[2])
+	return n
+}
+
+func mibs(n int) string { return fmt.Sprintf("%g MiB", float64(n)/(1<<20)) }
+
+// delayLinkPhase: the load generator, the fwd client and ssh run in
+// namespace A; the target, the fwd gateway and sshd in B. Direct TCP goes
+// from A to the target's link address; fwd and ssh -L carry it from A's
+// loopback over the link to B's loopback.
+func (b *benchRun) delayLinkPhase(ctx context.Context, link *bench.Link) {
+	linkB := link.Addr(bench.SideB).String()
+	a := linkPlace(link, bench.SideA, "127.0.0.1")
+	bp := linkPlace(link, bench.SideB, linkB)
+	ln, err := link.Listen(bench.SideB, "0.0.0.0:0")
+	if err != nil {
+		b.res.fail(mDelay, peerDirect, 0, err)
+		return
+	}
+	t := bench.ServeTarget(ln)
+	b.onClose(func() { t.Close() })
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	local := net.JoinHostPort("127.0.0.1", port) // the target, seen from B
+
+	peers := []peer{{name: peerDirect, addr: net.JoinHostPort(linkB, port), dial: a.dial}}
+	if b.ssh != nil {
+		if addr, err := b.sshOverLink(ctx, a, bp, local); err != nil {
+			b.res.fail(mDelay, peerSSH, 0, err)
+			b.progress("ssh -L over the link: %v", err)
+		} else {
+			peers = append(peers, peer{name: peerSSH, addr: addr, dial: a.dial})
+		}
+	}
+	if addr, err := b.fwdOverLink(bp, a, local); err != nil {
+		b.res.fail(mDelay, peerFwd, 0, err)
+		b.progress("fwd over the link: %v", err)
+	} else {
+		peers = append(peers, peer{name: peerFwd, addr: addr, dial: a.dial})
+	}
+	b.checkDelay(ctx, peers[0])
+	b.delayRounds(ctx, mDelay, peers, func() string {
+		fw, dropped, refused := link.Stats()
+		return fmt.Sprintf("(link so far: %d packets forwarded, %d dropped for a full queue, %d refused by TUN)", fw, dropped, refused)
+	})
+}
+
+func (b *benchRun) sshOverLink(ctx context.Context, a, bp place, target string) (string, error) {
+	sshd, sshdAddr, err := b.ssh.serve(ctx, bp, "sshd-link", target)
+	if err != nil {
+		return "", err
+	}
+	b.onClose(sshd.stop)
+	addr, cli, err := b.ssh.forwardAt(ctx, a, "ssh-link", sshdAddr, target)
+	if err != nil {
+		return "", err
+	}
+	b.onClose(cli.stop)
+	return addr, nil
+}
+
+func (b *benchRun) fwdOverLink(bp, a place, target string) (string, error) {
+	gw, err := b.fwd.startGatewayAt(bp, "gateway-link", target, b.plan.MaxStreamsConf, nil)
+	if err != nil {
+		return "", err
+	}
+	b.onClose(gw.stop)
+	cli, err := b.fwd.startClientAt(a, "fwd-client-link", gw.listen, gw.fingerprint, nil)
+	if err != nil {
+		return "", err
+	}
+	b.onClose(cli.stop)
+	return cli.addr, nil
+}
+
+// delayRounds downloads over each peer, round after round; note, if set,
+// adds to each progress line.
+func (b *benchRun) delayRounds(ctx context.Context, m string, peers []peer, note func() string) {
+	p := b.plan
+	for round := 1; round <= p.Rounds && ctx.Err() == nil; round++ {
+		for _, pr := range peers {
+			b.progress("round %d/%d: %s over %s RTT", round, p.Rounds, pr.name, 2*p.OneWayDelay)
+			b.rate(m, pr.name, round, func() (float64, error) {
+				return bench.DownloadVia(ctx, pr.dialer(), pr.addr, 1, p.DelayRun, p.DelaySkip)
+			})
+			if note != nil {
+				b.progress("  %s", strings.TrimSpace(note()))
+			}
+		}
+	}
+}
+
+// delayRelayPhase is the fallback: a terminating relay on loopback in front
+// of the target (direct), sshd (ssh -L) and the gateway (fwd).
+func (b *benchRun) delayRelayPhase(ctx context.Context) {
+	p := b.plan
 	var peers []peer
 	add := func(name, upstream string, front func(relayAddr string) (string, error)) {
 		r, err := bench.NewDelayRelay("127.0.0.1:0", upstream, p.OneWayDelay)
 		if err != nil {
-			b.res.fail(mDelay, name, 0, err)
+			b.res.fail(mDelayRelay, name, 0, err)
 			return
 		}
 		b.onClose(func() { r.Close() })
 		addr, err := front(r.Addr())
 		if err != nil {
-			b.res.fail(mDelay, name, 0, err)
+			b.res.fail(mDelayRelay, name, 0, err)
 			b.progress("%s over the delay relay: %v", name, err)
 			return
 		}
@@ -130,27 +264,21 @@ func (b *benchRun) delayPhase(ctx context.Context) {
 		return cli.addr, nil
 	})
 	if len(peers) > 0 && peers[0].name == peerDirect {
-		b.checkDelay(ctx, peers[0].addr)
+		b.checkDelay(ctx, peers[0])
 	}
-	for round := 1; round <= p.Rounds && ctx.Err() == nil; round++ {
-		for _, pr := range peers {
-			b.progress("round %d/%d: %s over %s RTT", round, p.Rounds, pr.name, 2*p.OneWayDelay)
-			b.rate(mDelay, pr.name, round, func() (float64, error) {
-				return bench.Download(ctx, pr.addr, 1, p.DelayRun, p.DelaySkip)
-			})
-		}
-	}
+	b.delayRounds(ctx, mDelayRelay, peers, nil)
 }
 
-// checkDelay records the round-trip time the relay really adds.
-func (b *benchRun) checkDelay(ctx context.Context, addr string) {
-	rtts, err := bench.PingPong(ctx, addr, 2, 10, 5*time.Second)
+// checkDelay records the round-trip time the delayed path really has, as
+// seen by a direct TCP connection.
+func (b *benchRun) checkDelay(ctx context.Context, pr peer) {
+	rtts, err := bench.PingPongVia(ctx, pr.dialer(), pr.addr, 2, 10, 5*time.Second)
 	if err != nil {
-		b.res.fail("delay relay RTT", peerDirect, 0, err)
+		b.res.fail(mDelayRTT, peerDirect, 0, err)
 		return
 	}
 	rtt := bench.Percentile(rtts, 50)
-	b.res.add("delay relay RTT", peerDirect, 0, float64(rtt)/float64(time.Millisecond), "ms")
+	b.res.add(mDelayRTT, peerDirect, 0, float64(rtt)/float64(time.Millisecond), "ms")
 	b.res.DelayRTT = rtt.Round(100 * time.Microsecond).String()
-	b.progress("delay relay: measured round trip %s", b.res.DelayRTT)
+	b.progress("delay: measured TCP round trip %s (min %s)", b.res.DelayRTT, rtts[0].Round(100*time.Microsecond))
 }

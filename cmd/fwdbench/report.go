@@ -40,7 +40,9 @@ type results struct {
 	Seconds  float64           `json:"seconds"`
 	Settings plan              `json:"settings"`
 	Env      map[string]string `json:"environment"`
-	DelayRTT string            `json:"delay_relay_rtt,omitempty"`
+	DelayRTT string            `json:"delay_rtt,omitempty"`
+	// DelayModel says how the 50 ms RTT link was made, and why.
+	DelayModel string `json:"delay_model,omitempty"`
 	// OthersCPU is the share of the machine's CPU time that processes
 	// other than the benchmark's used during the run.
 	OthersCPU float64   `json:"others_cpu_share"`
@@ -128,14 +130,17 @@ func (r *results) print(w io.Writer, peers []string) {
 	fmt.Fprintln(w)
 
 	compared := []string{mUp1, mDown1, mUpN, mDownN, mP50, mP99, mConns}
-	if r.has(append(compared, mDelay)...) {
+	if r.DelayModel != "" {
+		fmt.Fprintf(w, "50 ms RTT link: %s; measured TCP round trip %s\n", r.DelayModel, r.DelayRTT)
+	}
+	if r.has(append(compared, mDelay, mDelayRelay)...) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "measurement\tpeer\tmedian\tunit\t[min-max]\tx direct\tx ssh\t")
 		for _, m := range compared {
 			r.rows(tw, m, peers)
 		}
-		delay := fmt.Sprintf("%s (relay RTT %s)", mDelay, r.DelayRTT)
-		r.rowsAs(tw, mDelay, delay, []string{peerDirect, peerSSH, peerFwd})
+		r.rows(tw, mDelay, []string{peerDirect, peerSSH, peerFwd})
+		r.rows(tw, mDelayRelay, []string{peerDirect, peerSSH, peerFwd})
 		tw.Flush()
 	}
 	mem := []string{memRSSBefore, memRSSWith(p.IdleConns), memPerConn, memRSSAfter, memHeap, memHeapConns, memHeapPer, memStackPer}

@@ -65,33 +65,43 @@ func startSSHD(ctx context.Context, ssh, tmp, target string) (*sshTool, error) {
 			return nil, fmt.Errorf("ssh-keygen: %w: %s", err, out)
 		}
 	}
+	p, addr, err := t.serve(ctx, hostPlace, "sshd", target)
+	if err != nil {
+		return nil, err
+	}
+	t.sshd, t.addr = p, addr
+	return t, nil
+}
+
+// serve starts another sshd with t's keys, listening at pl, allowing port
+// forwarding to target only. It returns the process and its address.
+func (t *sshTool) serve(ctx context.Context, pl place, name, target string) (*proc, string, error) {
 	var lastErr error
 	for try := range portTries {
-		port, err := freePort()
+		port, err := freePortAt(pl)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		cfg := filepath.Join(dir, "sshd_config")
-		if err := os.WriteFile(cfg, []byte(t.sshdConfig(port, target)), 0o600); err != nil {
-			return nil, err
+		cfg := filepath.Join(t.dir, name+"_config")
+		if err := os.WriteFile(cfg, []byte(t.sshdConfig(pl.host, port, name, target)), 0o600); err != nil {
+			return nil, "", err
 		}
-		p, _, err := startProc("sshd", filepath.Join(dir, "sshd"+strconv.Itoa(try)+".log"), nil, false, 0,
-			sshdPath, "-D", "-e", "-f", cfg)
+		bin, args := pl.command(sshdPath, "-D", "-e", "-f", cfg)
+		p, _, err := startProc(name, filepath.Join(t.dir, name+strconv.Itoa(try)+".log"), nil, false, 0, bin, args...)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if lastErr = waitAccepting(ctx, p, addr); lastErr == nil {
-			t.sshd, t.addr = p, addr
-			return t, nil
+		addr := net.JoinHostPort(pl.host, strconv.Itoa(port))
+		if lastErr = waitAcceptingAt(ctx, pl, p, addr); lastErr == nil {
+			return p, addr, nil
 		}
 		p.stop()
 	}
-	return nil, lastErr
+	return nil, "", lastErr
 }
 
-func (t *sshTool) sshdConfig(port int, target string) string {
-	return fmt.Sprintf(`ListenAddress 127.0.0.1
+func (t *sshTool) sshdConfig(listen string, port int, name, target string) string {
+	return fmt.Sprintf(`ListenAddress %s
 Port %d
 HostKey %s
 PidFile %s
@@ -105,7 +115,7 @@ AllowTcpForwarding local
 PermitOpen %s
 UseDNS no
 Ciphers %s
-`, port, filepath.Join(t.dir, "host_key"), filepath.Join(t.dir, "sshd.pid"),
+`, listen, port, filepath.Join(t.dir, "host_key"), filepath.Join(t.dir, name+".pid"),
 		t.key+".pub", target, sshCipher)
 }
 
@@ -113,26 +123,32 @@ Ciphers %s
 // itself, or a delay relay in front of it) and returns the local address
 // and the ssh process, which the caller stops.
 func (t *sshTool) forward(ctx context.Context, name, sshdAddr, target string) (string, *proc, error) {
-	_, sshdPort, err := net.SplitHostPort(sshdAddr)
+	return t.forwardAt(ctx, hostPlace, name, sshdAddr, target)
+}
+
+// forwardAt is forward with ssh running at pl, forwarding from pl's loopback.
+func (t *sshTool) forwardAt(ctx context.Context, pl place, name, sshdAddr, target string) (string, *proc, error) {
+	sshdHost, sshdPort, err := net.SplitHostPort(sshdAddr)
 	if err != nil {
 		return "", nil, err
 	}
 	var lastErr error
 	for try := range portTries {
-		port, err := freePort()
+		port, err := freePortAt(pl)
 		if err != nil {
 			return "", nil, err
 		}
 		local := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, _, err := startProc(name, filepath.Join(t.dir, name+strconv.Itoa(try)+".log"), nil, false, 0, t.ssh,
+		bin, args := pl.command(t.ssh,
 			"-F", "/dev/null", "-N", "-L", local+":"+target,
 			"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 			"-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR",
-			"-o", "Ciphers="+sshCipher, "-i", t.key, "-p", sshdPort, "root@127.0.0.1")
+			"-o", "Ciphers="+sshCipher, "-i", t.key, "-p", sshdPort, "root@"+sshdHost)
+		p, _, err := startProc(name, filepath.Join(t.dir, name+strconv.Itoa(try)+".log"), nil, false, 0, bin, args...)
 		if err != nil {
 			return "", nil, err
 		}
-		if lastErr = waitAccepting(ctx, p, local); lastErr == nil {
+		if lastErr = waitAcceptingAt(ctx, pl, p, local); lastErr == nil {
 			return local, p, nil
 		}
 		p.stop()
@@ -143,8 +159,11 @@ func (t *sshTool) forward(ctx context.Context, name, sshdAddr, target string) (s
 // freePort asks the OS for a free loopback port. sshd and ssh -L need a
 // number up front, so this is the listen-then-close race the design warns
 // about; callers retry with a new port when the child cannot bind.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() (int, error) { return freePortAt(hostPlace) }
+
+// freePortAt is freePort on pl's loopback.
+func freePortAt(pl place) (int, error) {
+	ln, err := pl.listen("127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
@@ -155,12 +174,19 @@ func freePort() (int, error) {
 // waitAccepting waits until addr accepts connections, failing early if p
 // exits first (its port was taken, its config refused).
 func waitAccepting(ctx context.Context, p *proc, addr string) error {
+	return waitAcceptingAt(ctx, hostPlace, p, addr)
+}
+
+// waitAcceptingAt is waitAccepting, connecting from pl.
+func waitAcceptingAt(ctx context.Context, pl place, p *proc, addr string) error {
 	deadline := time.Now().Add(readyWait)
 	for time.Now().Before(deadline) {
 		if !p.running() {
 			return fmt.Errorf("%s exited before accepting on %s (%v)%s", p.name, addr, p.waitErr, p.logTail())
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := pl.dial(dctx, addr)
+		cancel()
 		if err == nil {
 			c.Close()
 			return nil

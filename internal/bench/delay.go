@@ -23,7 +23,9 @@ const relayReadSize = 256 << 10
 // round-trip time. It reads each side as fast as bytes come, timestamps
 // each chunk and writes it out when due, so the sender's TCP sees a fast
 // local link and only the flow control of the layers above (yamux, ssh
-// channels) meets the delay. Byte order and half-closes are kept.
+// channels) meets the delay. Byte order and half-closes are kept. Link is
+// the faithful model, with TCP end to end; the relay is the fallback where
+// network namespaces and TUN devices are not available.
 type DelayRelay struct {
 	ln       net.Listener
 	upstream string
@@ -243,6 +245,24 @@ func (q *delayQueue) push(data []byte, due time.Time) bool {
 	q.queued += len(data)
 	q.cond.Broadcast()
 	return true
+}
+
+// offer appends data unless that would take the queue past its bound, as a
+// router's tail drop does; it counts cap(data), the memory held. It reports
+// whether data was queued, and whether the queue is still open.
+func (q *delayQueue) offer(data []byte, due time.Time) (queued, open bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.aborted {
+		return false, false
+	}
+	if q.queued+cap(data) > q.max {
+		return false, true
+	}
+	q.chunks = append(q.chunks, chunk{data: data, due: due})
+	q.queued += cap(data)
+	q.cond.Broadcast()
+	return true, true
 }
 
 // pop takes the oldest chunk, waiting for one; it reports false once

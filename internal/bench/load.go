@@ -39,8 +39,18 @@ func Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %s: %w", addr, err)
 	}
+	return withContext(ctx, c), nil
+}
+
+// DialFunc connects to addr for a measurement. Dial is the loopback one;
+// Link.Dialer dials from inside one of a Link's network namespaces. The
+// connection it returns must half-close (CloseWrite) for Upload.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// withContext ties c to ctx: it is closed when ctx ends.
+func withContext(ctx context.Context, c net.Conn) net.Conn {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	return &ctxConn{Conn: c, stop: stop}, nil
+	return &ctxConn{Conn: c, stop: stop}
 }
 
 // ctxConn is a connection tied to a context by context.AfterFunc.
@@ -65,10 +75,10 @@ func (c *ctxConn) CloseWrite() error {
 
 // dialAll opens n connections and sends mode on each. On error it closes
 // whatever it opened.
-func dialAll(ctx context.Context, addr string, n int, mode byte) ([]net.Conn, error) {
+func dialAll(ctx context.Context, dial DialFunc, addr string, n int, mode byte) ([]net.Conn, error) {
 	conns := make([]net.Conn, 0, n)
 	for range n {
-		c, err := Dial(ctx, addr)
+		c, err := dial(ctx, addr)
 		if err == nil {
 			_, err = c.Write([]byte{mode})
 		}
@@ -95,7 +105,12 @@ func closeAll(conns []net.Conn) {
 // after skip: with a delayed link the first seconds are the window ramping
 // up, not the steady state.
 func Download(ctx context.Context, addr string, streams int, d, skip time.Duration) (float64, error) {
-	conns, err := dialAll(ctx, addr, streams, ModeDownload)
+	return DownloadVia(ctx, Dial, addr, streams, d, skip)
+}
+
+// DownloadVia is Download with connections made by dial.
+func DownloadVia(ctx context.Context, dial DialFunc, addr string, streams int, d, skip time.Duration) (float64, error) {
+	conns, err := dialAll(ctx, dial, addr, streams, ModeDownload)
 	if err != nil {
 		return 0, err
 	}
@@ -139,7 +154,7 @@ func readUntil(c net.Conn, from, end time.Time, total *atomic.Int64) error {
 // in bytes per second: bytes the target received over the time until the
 // last count arrived.
 func Upload(ctx context.Context, addr string, streams int, d time.Duration) (float64, error) {
-	conns, err := dialAll(ctx, addr, streams, ModeUpload)
+	conns, err := dialAll(ctx, Dial, addr, streams, ModeUpload)
 	if err != nil {
 		return 0, err
 	}
@@ -201,7 +216,12 @@ func firstError(errs <-chan error, n int) error {
 // PingPong does warm one-byte round trips on one echo connection, then times
 // n more, stopping early at limit. It returns the round-trip times, sorted.
 func PingPong(ctx context.Context, addr string, warm, n int, limit time.Duration) ([]time.Duration, error) {
-	conns, err := dialAll(ctx, addr, 1, ModeEcho)
+	return PingPongVia(ctx, Dial, addr, warm, n, limit)
+}
+
+// PingPongVia is PingPong with the connection made by dial.
+func PingPongVia(ctx context.Context, dial DialFunc, addr string, warm, n int, limit time.Duration) ([]time.Duration, error) {
+	conns, err := dialAll(ctx, dial, addr, 1, ModeEcho)
 	if err != nil {
 		return nil, err
 	}

@@ -56,10 +56,16 @@ func StartTarget(addr string) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: target listen: %w", err)
 	}
+	return ServeTarget(ln), nil
+}
+
+// ServeTarget serves on ln, which the target owns from then on (a listener
+// made inside a Link's namespace, say), until Close.
+func ServeTarget(ln net.Listener) *Target {
 	t := &Target{ln: ln, conns: map[net.Conn]struct{}{}}
 	t.wg.Add(1)
 	go t.serve()
-	return t, nil
+	return t
 }
 
 // Addr is the host:port the target listens on.
