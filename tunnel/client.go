@@ -154,10 +154,13 @@ func (s *Session) Close() error {
 // NumStreams is the number of open streams, the control stream included.
 func (s *Session) NumStreams() int { return s.mux.NumStreams() }
 
-// Open starts a stream to t. It writes the stream header and returns at once,
-// without waiting for the gateway: the caller may write right away. The
-// gateway's verdict arrives with the first Read, which returns a
-// *StreamError if the gateway refused or could not dial.
+// Open starts a stream to t and returns at once, without waiting for the
+// gateway: the caller may write right away. The stream header is held back
+// until the stream's first Write, so that it rides in one frame with the
+// first payload (relay.Pipe first looks, without waiting, whether the local
+// connection has bytes ready); Flush, Read, Status, Push, CloseWrite and
+// Close send it at once. The gateway's verdict arrives with the first Read,
+// which returns a *StreamError if the gateway refused or could not dial.
 func (s *Session) Open(t Target) (*Stream, error) {
 	var buf [8 + 2*MaxName]byte
 	hdr, err := AppendHeader(buf[:0], t)
@@ -168,12 +171,7 @@ func (s *Session) Open(t Target) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: open stream for %s: %w", t, err)
 	}
-	// The header rides in the frame that opens the stream (SYN).
-	if _, err := ms.Write(hdr); err != nil {
-		ms.Reset()
-		return nil, fmt.Errorf("tunnel: open stream for %s: %w", t, err)
-	}
-	return &Stream{Stream: ms}, nil
+	return &Stream{Stream: ms, header: append([]byte(nil), hdr...)}, nil
 }
 
 // Stream is a client data stream. Reads begin with the gateway's status.
@@ -182,6 +180,74 @@ type Stream struct {
 	statusOnce sync.Once
 	statusErr  error
 	statusRead atomic.Bool
+
+	hmu    sync.Mutex
+	header []byte      // stream header not sent yet, under hmu
+	opened atomic.Bool // header sent
+}
+
+// Flush sends the stream header if no write has carried it yet.
+func (s *Stream) Flush() error {
+	if s.opened.Load() {
+		return nil
+	}
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.header == nil {
+		return nil
+	}
+	_, err := s.Stream.Write(s.header)
+	s.header = nil
+	s.opened.Store(true)
+	return err
+}
+
+// withHeader sends the header, if still unsent, in one frame with p; it
+// reports whether it did and how much of p it sent.
+func (s *Stream) withHeader(p []byte) (bool, int, error) {
+	if s.opened.Load() {
+		return false, 0, nil
+	}
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.header == nil {
+		return false, 0, nil
+	}
+	h := s.header
+	s.header = nil
+	s.opened.Store(true)
+	n := mux.HeaderSize + len(h) + len(p)
+	if n > mux.MaxBuffer {
+		if _, err := s.Stream.Write(h); err != nil {
+			return true, 0, err
+		}
+		k, err := s.Stream.Write(p)
+		return true, k, err
+	}
+	bp := mux.GetBuffer(n)
+	b := (*bp)[:n]
+	copy(b[mux.HeaderSize:], h)
+	copy(b[mux.HeaderSize+len(h):], p)
+	k, err := s.Stream.WriteHeadroom(b)
+	mux.PutBuffer(bp)
+	return true, max(k-len(h), 0), err
+}
+
+// Write sends p; the first write carries the stream header.
+func (s *Stream) Write(p []byte) (int, error) {
+	if done, n, err := s.withHeader(p); done {
+		return n, err
+	}
+	return s.Stream.Write(p)
+}
+
+// WriteHeadroom is mux.Stream.WriteHeadroom; the first write carries the
+// stream header.
+func (s *Stream) WriteHeadroom(b []byte) (int, error) {
+	if done, n, err := s.withHeader(b[mux.HeaderSize:]); done {
+		return n, err
+	}
+	return s.Stream.WriteHeadroom(b)
 }
 
 // Read returns the gateway's refusal as a *StreamError, else payload.
@@ -192,24 +258,45 @@ func (s *Stream) Read(p []byte) (int, error) {
 	return s.Stream.Read(p)
 }
 
-// Status waits for the gateway's answer to the stream header.
+// Status waits for the gateway's answer to the stream header. When the
+// header went out with payload, the gateway may hold an OK back until the
+// target's first bytes (or its end), so Status then waits for those.
 func (s *Stream) Status() error {
 	s.statusOnce.Do(func() {
-		s.statusErr = readStatus(s.Stream)
+		if err := s.Flush(); err != nil {
+			s.statusErr = err
+		} else {
+			s.statusErr = readStatus(s.Stream)
+		}
 		s.statusRead.Store(true)
 	})
 	return s.statusErr
 }
 
+// Close sends the stream header if unsent, then closes the stream.
+func (s *Stream) Close() error {
+	s.Flush()
+	return s.Stream.Close()
+}
+
 // CloseWrite half-closes the stream: the gateway's target sees EOF while
 // its replies still flow back.
-func (s *Stream) CloseWrite() error { return s.Stream.CloseWrite() }
+func (s *Stream) CloseWrite() error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	return s.Stream.CloseWrite()
+}
 
 // Push is mux.Stream.Push for a client stream: the gateway's status is
 // taken off the front of the data, and a refusal ends the stream with its
 // *StreamError (passed to done). Without Status or Read called first, the
 // caller need not wait for the status before writing.
 func (s *Stream) Push(sink mux.Sink, done func(error)) {
+	if err := s.Flush(); err != nil {
+		s.Stream.Push(sink, done) // reports the stream's error
+		return
+	}
 	if s.statusRead.Load() {
 		if s.statusErr != nil {
 			done(s.statusErr)

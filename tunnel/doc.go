@@ -88,6 +88,17 @@
 //	1       2     k = message length, big endian (absent when status is OK)
 //	3       k     UTF-8 message for the user
 //
+// The client holds the header back until the local connection's first bytes,
+// if they are already waiting when it opens the stream (the client speaks
+// first), so that header and payload travel in one frame; otherwise the
+// header goes out alone at once. When a TCP stream's header arrived with
+// payload, the client is not waiting for the status, and the gateway sends an
+// OK in front of the target's first bytes (or of its FIN) instead of in a
+// frame of its own; a refusal or a failed dial is still answered at once. A
+// stream whose header came alone gets its OK as soon as the target is
+// dialled. Either way the status byte is the first byte the gateway sends,
+// so peers need not know which was done, and the version stays 1.
+//
 // After OK, TCP streams carry raw bytes both ways; closing the write side of a
 // stream (yamux FIN) is a TCP half-close. UDP streams carry datagrams, each
 // prefixed by its length as a big-endian uint16.

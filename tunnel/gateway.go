@@ -280,71 +280,120 @@ func (g *Gateway) login(ctx context.Context, mux *mux.Session, source string) (*
 	return s, nil
 }
 
-func (g *Gateway) acceptStreams(mux *mux.Session, s *session, log *slog.Logger) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+func (g *Gateway) acceptStreams(ms *mux.Session, s *session, log *slog.Logger) {
 	go func() {
 		// The control stream has nothing more to say in version 1; reading
 		// it notices a client that goes away.
 		io.Copy(io.Discard, s.control)
 	}()
-	for {
-		st, err := mux.AcceptStream()
-		if err != nil {
+	var (
+		mu     sync.Mutex
+		closed bool
+		wg     sync.WaitGroup
+	)
+	// Each data stream starts from the session's receive loop, its header
+	// already readable: no hand-off through Accept.
+	ms.SetHandler(func(st *mux.Stream) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			st.Reset()
 			return
 		}
+		wg.Add(1)
+		mu.Unlock()
 		select {
 		case s.streams <- struct{}{}:
+			go func() {
+				relayed := g.serveStream(st, s, log, func() {
+					<-s.streams
+					wg.Done()
+				})
+				if !relayed {
+					<-s.streams
+					wg.Done()
+				}
+			}()
 		default:
-			st.Write(appendStatus(nil, StatusLimit, fmt.Sprintf("gateway limit of %d streams per session reached", cap(s.streams))))
-			st.Close()
-			continue
+			go func() {
+				defer wg.Done()
+				st.Write(appendStatus(nil, StatusLimit, fmt.Sprintf("gateway limit of %d streams per session reached", cap(s.streams))))
+				st.Close()
+			}()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.streams }()
-			g.serveStream(st, s, log)
-		}()
-	}
+	})
+	<-ms.CloseChan()
+	mu.Lock()
+	closed = true
+	mu.Unlock()
+	wg.Wait()
 }
 
-// serveStream handles one data stream: header, catalog check, dial, relay.
-func (g *Gateway) serveStream(st *mux.Stream, s *session, log *slog.Logger) {
-	defer st.Close()
+// serveStream handles one data stream: header, catalog check, dial. The
+// relay then runs on a goroutine of its own, and serveStream returns true;
+// done is called when the relay ends. Dialling grows a goroutine's stack to
+// 8 KiB, which an idle relay would keep for its whole life; a fresh
+// goroutine starts small.
+func (g *Gateway) serveStream(st *mux.Stream, s *session, log *slog.Logger, done func()) bool {
 	st.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	t, err := ReadHeader(st)
 	if err != nil {
 		st.Write(appendStatus(nil, StatusBadHeader, err.Error()))
+		st.Close()
 		log.Warn("bad stream header", "err", err)
-		return
+		return false
 	}
 	st.SetReadDeadline(time.Time{})
+	// A client that sent payload with the header is not waiting for the
+	// status: an OK then rides in front of the target's first bytes (or
+	// its FIN) instead of taking a frame of its own.
+	deferOK := t.Network == "tcp" && st.Buffered() > 0
 	port, status, msg := g.resolve(t, s.token)
 	if status != StatusOK {
 		st.Write(appendStatus(nil, status, msg))
+		st.Close()
 		log.Info("stream refused", "target", t.String(), "reason", msg)
-		return
+		return false
 	}
 	target, err := g.dial(t.Network, port)
 	if err != nil {
 		msg := fmt.Sprintf("%s %s: gateway could not connect to target: %s", t.ID, portLabel(port), rootCause(err))
 		st.Write(appendStatus(nil, StatusDialFailed, msg))
+		st.Close()
 		log.Warn("dial failed", "target", t.String(), "err", err)
-		return
+		return false
 	}
-	if _, err := st.Write(appendStatus(nil, StatusOK, "")); err != nil {
-		target.Close()
-		return
+	if !deferOK {
+		if _, err := st.Write(appendStatus(nil, StatusOK, "")); err != nil {
+			target.Close()
+			st.Close()
+			return false
+		}
 	}
 	switch tc := target.(type) {
 	case *net.UDPConn:
-		relayUDP(st, tc, g.Config.Limits.UDPFlowIdle, log)
+		idle := g.Config.Limits.UDPFlowIdle
+		go func() {
+			relayUDP(st, tc, idle, log)
+			st.Close()
+			done()
+		}()
 	case relay.Conn:
-		relay.Pipe(st, tc, g.Config.Limits.IdleTimeout)
+		var c relay.Conn = st
+		if deferOK {
+			c = &okStream{Stream: st}
+		}
+		idle := g.Config.Limits.IdleTimeout
+		go func() {
+			relay.Pipe(c, tc, idle)
+			done()
+		}()
 	default:
 		target.Close()
+		st.Close()
+		return false
 	}
+	return true
 }
 
 // resolve checks a stream header against the token's scope and the catalog.
@@ -423,4 +472,67 @@ func remoteIP(c net.Conn) string {
 		return c.RemoteAddr().String()
 	}
 	return host
+}
+
+// okStream is a data stream whose OK status is still to be sent: it goes in
+// front of the first bytes written, or alone before the FIN.
+type okStream struct {
+	*mux.Stream
+	mu   sync.Mutex
+	sent atomic.Bool
+}
+
+// withStatus sends the status, if unsent, in one frame with p. It reports
+// whether it did and how much of p it sent.
+func (o *okStream) withStatus(p []byte) (bool, int, error) {
+	if o.sent.Load() {
+		return false, 0, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sent.Load() {
+		return false, 0, nil
+	}
+	o.sent.Store(true)
+	n := mux.HeaderSize + 1 + len(p)
+	if n > mux.MaxBuffer {
+		if _, err := o.Stream.Write([]byte{byte(StatusOK)}); err != nil {
+			return true, 0, err
+		}
+		k, err := o.Stream.Write(p)
+		return true, k, err
+	}
+	bp := mux.GetBuffer(n)
+	b := (*bp)[:n]
+	b[mux.HeaderSize] = byte(StatusOK)
+	copy(b[mux.HeaderSize+1:], p)
+	k, err := o.Stream.WriteHeadroom(b)
+	mux.PutBuffer(bp)
+	return true, max(k-1, 0), err
+}
+
+func (o *okStream) Write(p []byte) (int, error) {
+	if done, n, err := o.withStatus(p); done {
+		return n, err
+	}
+	return o.Stream.Write(p)
+}
+
+func (o *okStream) WriteHeadroom(b []byte) (int, error) {
+	if done, n, err := o.withStatus(b[mux.HeaderSize:]); done {
+		return n, err
+	}
+	return o.Stream.WriteHeadroom(b)
+}
+
+func (o *okStream) CloseWrite() error {
+	if _, _, err := o.withStatus(nil); err != nil {
+		return err
+	}
+	return o.Stream.CloseWrite()
+}
+
+func (o *okStream) Close() error {
+	o.withStatus(nil)
+	return o.Stream.Close()
 }

@@ -480,3 +480,31 @@ func TestYamuxInterop(t *testing.T) {
 		}
 	})
 }
+
+// Streams reach a handler with their first frame's data readable, and
+// streams queued for Accept before SetHandler are handed over too.
+func TestSetHandler(t *testing.T) {
+	cs, ss := sessions(t, nil, nil)
+	early, _ := cs.OpenStream()
+	early.Write([]byte("first"))
+	waitFor(t, func() bool { return len(ss.acceptCh) == 1 })
+	got := make(chan *Stream, 2)
+	ss.SetHandler(func(st *Stream) { got <- st })
+	late, _ := cs.OpenStream()
+	late.Write([]byte("second"))
+	for _, want := range []string{"first", "second"} {
+		var st *Stream
+		select {
+		case st = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not handed over", want)
+		}
+		if n := st.Buffered(); n != len(want) {
+			t.Errorf("%s: %d bytes buffered, want %d", want, n, len(want))
+		}
+		buf := make([]byte, len(want))
+		if _, err := io.ReadFull(st, buf); err != nil || string(buf) != want {
+			t.Errorf("read %q, %v, want %q", buf, err, want)
+		}
+	}
+}

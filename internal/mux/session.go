@@ -82,6 +82,7 @@ type Session struct {
 	remoteGoAway bool
 
 	acceptCh  chan *Stream
+	handler   func(*Stream) // set by SetHandler; guarded by mu
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -225,6 +226,31 @@ func (s *Session) AcceptStream() (*Stream, error) {
 
 // Accept is AcceptStream for callers that want a net.Conn.
 func (s *Session) Accept() (net.Conn, error) { return s.AcceptStream() }
+
+// SetHandler makes the session hand every stream the peer opens from now
+// on to h, called from the receive loop as soon as the stream's first frame
+// has been read (its data is then readable), instead of queueing it for
+// Accept. h must not block: it typically starts a goroutine. Streams
+// already waiting for Accept are handed to h before SetHandler returns.
+// A stream handed over while the session ends fails like any other.
+func (s *Session) SetHandler(h func(*Stream)) {
+	s.mu.Lock()
+	s.handler = h
+	var queued []*Stream
+	for {
+		select {
+		case st := <-s.acceptCh:
+			queued = append(queued, st)
+			continue
+		default:
+		}
+		break
+	}
+	s.mu.Unlock()
+	for _, st := range queued {
+		h(st)
+	}
+}
 
 // GoAway tells the peer to open no more streams.
 func (s *Session) GoAway() {
@@ -415,11 +441,13 @@ func (s *Session) recvLoop() {
 
 func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error {
 	var st *Stream
+	opened := false
 	if flags&flagSYN != 0 {
 		var err error
 		if st, err = s.incoming(id); err != nil {
 			return err
 		}
+		opened = true
 	} else {
 		s.mu.Lock()
 		st = s.streams[id]
@@ -446,10 +474,15 @@ func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error
 	} else if flags&flagFIN != 0 {
 		st.remoteClose()
 	}
+	if opened {
+		// Handed on only now, with its first frame's data readable: the
+		// acceptor does not have to wait for it.
+		s.dispatch(st)
+	}
 	return nil
 }
 
-// incoming registers a stream the peer opened and queues it for Accept.
+// incoming registers a stream the peer opened.
 func (s *Session) incoming(id uint32) (*Stream, error) {
 	if (id%2 == 1) == s.client || id == 0 {
 		return nil, fmt.Errorf("%w: peer opened stream %d", ErrProtocol, id)
@@ -457,24 +490,38 @@ func (s *Session) incoming(id uint32) (*Stream, error) {
 	st := newStream(s, id)
 	st.ackPending = true
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, dup := s.streams[id]; dup {
-		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
 	}
 	if s.IsClosed() {
-		s.mu.Unlock()
 		return nil, ErrSessionClosed
 	}
 	s.streams[id] = st
-	s.mu.Unlock()
+	return st, nil
+}
+
+// dispatch hands a stream the peer opened to the handler, else queues it for
+// Accept.
+func (s *Session) dispatch(st *Stream) {
+	s.mu.Lock()
+	if s.IsClosed() {
+		s.mu.Unlock()
+		return // closeWith terminates it
+	}
+	if h := s.handler; h != nil {
+		s.mu.Unlock()
+		h(st)
+		return
+	}
 	select {
 	case s.acceptCh <- st:
+		s.mu.Unlock()
 	default:
+		s.mu.Unlock()
 		// Backlog full: refuse it. Its data, if any, is dropped.
 		st.terminate(ErrReset, true)
-		return nil, nil
 	}
-	return st, nil
 }
 
 // reserveWindow takes n bytes of the session's extra window budget.

@@ -200,6 +200,17 @@ func (st *Stream) Read(p []byte) (int, error) {
 	}
 }
 
+// Buffered returns how many received bytes wait to be read.
+func (st *Stream) Buffered() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for _, c := range st.q {
+		n += c.end - c.off
+	}
+	return n
+}
+
 // Write sends p, waiting for send window as needed.
 func (st *Stream) Write(p []byte) (int, error) {
 	st.wlock.Lock()

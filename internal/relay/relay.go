@@ -36,6 +36,13 @@ type pusher interface {
 	Push(sink mux.Sink, done func(error))
 }
 
+// flusher is a stream that holds back its opening (tunnel.Stream: the
+// stream header) until its first write, so that the first bytes ride in the
+// same frame. Flush sends it alone.
+type flusher interface {
+	Flush() error
+}
+
 // headroomWriter sends b[mux.HeaderSize:], using the bytes in front for its
 // frame header (see mux.Stream.WriteHeadroom).
 type headroomWriter interface {
@@ -104,6 +111,18 @@ func (p *pipe) result() error {
 // pushed relays between a socket c and a stream st that pushes its data
 // into c: this goroutine carries c to st.
 func (p *pipe) pushed(c, st Conn, push pusher) error {
+	if f, ok := st.(flusher); ok {
+		// The connection's first bytes, when they are already there (the
+		// client speaks first), go out with the stream's opening; when they
+		// are not, the opening goes out alone at once, since the other end
+		// may be the one to speak first.
+		if err := p.first(st, c, f); err != nil {
+			p.fail(err)
+			c.Close()
+			st.Close()
+			return p.result()
+		}
+	}
 	done := make(chan error, 1)
 	push.Push(newSink(c, p), func(err error) {
 		if err != nil {
@@ -229,6 +248,53 @@ func (p *pipe) readTo(dst, src Conn) error {
 			return err
 		}
 	}
+}
+
+// first sends what src has ready now, without waiting, to dst, whose
+// opening then rides with it; with nothing ready it sends the opening alone.
+// An end of src is left for readTo to find again.
+func (p *pipe) first(dst, src Conn, f flusher) error {
+	var rc syscall.RawConn
+	if sc, ok := src.(syscall.Conn); ok {
+		rc, _ = sc.SyscallConn()
+	}
+	if rc == nil {
+		return f.Flush()
+	}
+	var (
+		bp   *[]byte
+		n    int
+		rerr error
+	)
+	err := rc.Read(func(fd uintptr) bool {
+		bp = mux.GetBuffer(mux.MaxBuffer)
+		for {
+			n, rerr = syscall.Read(int(fd), (*bp)[mux.HeaderSize:mux.MaxBuffer])
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		return true // never wait
+	})
+	if bp != nil {
+		defer mux.PutBuffer(bp)
+	}
+	if err == nil && rerr != nil && rerr != syscall.EAGAIN {
+		err = os.NewSyscallError("read", rerr)
+	}
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		return f.Flush()
+	}
+	p.touch()
+	if hw, ok := dst.(headroomWriter); ok {
+		_, err = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
+	} else {
+		_, err = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
+	}
+	return err
 }
 
 // readRaw waits until the socket is readable, holding no buffer, then reads
