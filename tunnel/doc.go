@@ -100,6 +100,7 @@
 // so peers need not know which was done, and the version stays 1.
 //
 // After OK, TCP streams carry raw bytes both ways; closing the write side of a
-// stream (yamux FIN) is a TCP half-close. UDP streams carry datagrams, each
+// stream (yamux FIN) is a TCP half-close, and a reset of either TCP end
+// (yamux RST) resets the other. UDP streams carry datagrams, each
 // prefixed by its length as a big-endian uint16.
 package tunnel
