@@ -203,3 +203,57 @@ func TestOldTLSRefused(t *testing.T) {
 		t.Fatal("gateway accepted TLS 1.2")
 	}
 }
+
+// namedServer answers every connection with its name and closes.
+func namedServer(t *testing.T, name string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, name)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestTargetsRoundRobinWithFailover(t *testing.T) {
+	f := newGateway(t, config.DefaultLimits())
+	down := func() string {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	svc := &f.gw.Config.Catalog.Projects[0].Services[0]
+	svc.Ports = append(svc.Ports, catalog.Port{Name: "rr", Port: 90, Protocol: catalog.TCP,
+		Targets: []string{namedServer(t, "a"), down, namedServer(t, "b")}})
+	s, err := f.dial(t, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	counts := map[string]int{}
+	for range 9 {
+		st, err := s.Open(tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 90})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(st)
+		if err != nil {
+			t.Fatalf("stream %d: %v (a dead target must be skipped)", len(counts), err)
+		}
+		counts[string(b)]++
+		st.Close()
+	}
+	// Three turns each: a, the dead one (which falls through to b), b.
+	if counts["a"] != 3 || counts["b"] != 6 {
+		t.Fatalf("answers %v, want a:3 b:6 (round-robin, failing over past the dead target)", counts)
+	}
+}
