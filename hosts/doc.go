@@ -39,7 +39,13 @@
 // file's mode (and, as root, its owner) and is renamed over the hosts file,
 // so readers and crashes see the old file or the new one, never a mix.
 // Where rename cannot work, because the hosts file is a bind mount as in
-// containers, the content is written in place instead. Temporary files are
-// removed, including those of a writer killed mid-write. A symlinked hosts
+// containers, the content is written in place instead: the old content is
+// first saved and synced beside the file (".hosts.fwd-backup"), and that
+// backup is removed only once the new content is synced. A writer killed
+// or a machine losing power in between leaves the backup, and the next
+// Set, Remove, Clean or Blocks, of any process, puts it back before doing
+// anything else, so the interrupted change is undone and no line is lost.
+// Temporary files are removed, including those of a writer killed
+// mid-write. A symlinked hosts
 // file is updated at its target, so the link stays a link.
 package hosts

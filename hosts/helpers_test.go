@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -53,18 +54,75 @@ func TestMain(m *testing.M) {
 
 // renameFailsFS simulates a hosts file that is a bind mount (as Docker
 // mounts /etc/hosts): every rename onto it fails with err, EBUSY by default,
-// while writing into the file works.
+// while writing into the file works. Renames onto fwd's own files beside it
+// (the backup of an in-place write) work, as they do in such a directory.
 type renameFailsFS struct {
 	osFS
 	err error
 }
 
 func (r renameFailsFS) Rename(oldname, newname string) error {
+	if strings.HasPrefix(filepath.Base(newname), ".") {
+		return r.osFS.Rename(oldname, newname)
+	}
 	err := r.err
 	if err == nil {
 		err = syscall.EBUSY
 	}
 	return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
+}
+
+// errCrash is what crashFS panics with.
+var errCrash = errors.New("simulated crash")
+
+// crashFS is a bind mount whose writer dies in the middle of an in-place
+// write: WriteInPlace truncates the file, writes the first keep bytes of
+// the new content (all of it if keep < 0), syncs, and panics with errCrash
+// instead of returning. Nothing after that in the writer runs but deferred
+// calls, which release the locks as the kernel would.
+type crashFS struct {
+	renameFailsFS
+	keep int
+}
+
+func (c crashFS) WriteInPlace(name string, data []byte) error {
+	if c.keep >= 0 {
+		data = data[:min(c.keep, len(data))]
+	}
+	if err := c.renameFailsFS.WriteInPlace(name, data); err != nil {
+		return err
+	}
+	panic(errCrash)
+}
+
+// crash runs op, which must die by crashFS.
+func crash(t *testing.T, op func() error) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != errCrash {
+			panic(r)
+		}
+	}()
+	err := op()
+	t.Fatalf("no crash; the call returned %v", err)
+}
+
+// writeFailsFS is a bind mount whose in-place writes fail after truncating
+// the file, the first fails times.
+type writeFailsFS struct {
+	renameFailsFS
+	fails *int
+}
+
+func (w writeFailsFS) WriteInPlace(name string, data []byte) error {
+	if *w.fails > 0 {
+		*w.fails--
+		if err := os.Truncate(name, 0); err != nil {
+			return err
+		}
+		return syscall.ENOSPC
+	}
+	return w.renameFailsFS.WriteInPlace(name, data)
 }
 
 // testFileSystems are the filesystems every round-trip test runs against.
@@ -143,8 +201,8 @@ func mustEqualBytes(t testing.TB, got, want []byte, what string) {
 	}
 }
 
-// checkNoTemps fails if a temporary file is left in dir; the lock file is
-// expected and stays.
+// checkNoTemps fails if a temporary file or a backup is left in dir; the
+// lock file is expected and stays.
 func checkNoTemps(t testing.TB, dir string) {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -152,7 +210,7 @@ func checkNoTemps(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if strings.Contains(e.Name(), ".fwd-tmp-") {
+		if strings.Contains(e.Name(), ".fwd-tmp-") || strings.HasSuffix(e.Name(), ".fwd-backup") {
 			t.Fatalf("temporary file %s left behind", e.Name())
 		}
 	}

@@ -121,15 +121,30 @@ func (f *File) Blocks() ([]Block, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A backup means an in-place write was interrupted (or, seen without
+	// the lock, is under way). Who may take the exclusive lock puts the old
+	// content back first; a failure to is not ours to report, as the backup
+	// is read below instead.
+	if f.exists(backupPath(target)) {
+		if unlock, err := lockFile(lockPath(target), true); err == nil {
+			_ = f.recoverBackup(target)
+			unlock()
+		}
+	}
 	// A shared lock keeps us from reading a half-done in-place write. Who
 	// may not open the lock file reads without it rather than fail: listing
 	// must not need root, and renames are atomic anyway.
 	if unlock, err := lockFile(lockPath(target), false); err == nil {
 		defer unlock()
 	}
-	data, _, err := f.read(target)
+	// While a backup exists it, not the hosts file, holds the last
+	// complete content: the state the next writer restores.
+	data, err := f.fs.ReadFile(backupPath(target))
 	if err != nil {
-		return nil, err
+		data, _, err = f.read(target)
+		if err != nil {
+			return nil, err
+		}
 	}
 	var blocks []Block
 	for _, s := range parseSpans(splitLines(data)) {
@@ -162,6 +177,9 @@ func (f *File) update(edit func([]byte) []byte) error {
 		return wrapWriteErr(err)
 	}
 	defer unlock()
+	if err := f.recoverBackup(target); err != nil {
+		return err
+	}
 	old, info, err := f.read(target)
 	if err != nil {
 		return err
@@ -205,10 +223,7 @@ func (f *File) read(target string) ([]byte, fs.FileInfo, error) {
 // write replaces target's content old with data: by rename where possible,
 // else in place. The temporary file never outlives the call.
 func (f *File) write(target string, old, data []byte, info fs.FileInfo) error {
-	dir, base := filepath.Split(target)
-	if dir == "" {
-		dir = "."
-	}
+	dir, base := splitPath(target)
 	f.removeStaleTemps(dir, base)
 	perm := fs.FileMode(0o644)
 	if info != nil {
@@ -226,20 +241,112 @@ func (f *File) write(target string, old, data []byte, info fs.FileInfo) error {
 	if info == nil || !renameCannotWork(err) {
 		return wrapWriteErr(err)
 	}
-	return f.writeInPlace(target, old, data)
+	return f.writeInPlace(target, old, data, info)
 }
 
-// writeInPlace is the bind-mount path. It is not atomic, so when it fails
-// half way it tries to put the old content back.
-func (f *File) writeInPlace(target string, old, data []byte) error {
-	err := f.fs.WriteInPlace(target, data)
+// writeInPlace is the bind-mount path. Truncating and writing is not
+// atomic, so the old content is first saved beside the file (see
+// backupPath), synced, and the backup is removed only once the new content
+// is synced. If this process dies in between, the next call that takes the
+// lock restores the backup (see recoverBackup); if the write fails here, the
+// old content is put back at once.
+func (f *File) writeInPlace(target string, old, data []byte, info fs.FileInfo) error {
+	dir, base := splitPath(target)
+	backup := backupPath(target)
+	// Written under a temporary name and renamed, so that a backup that
+	// exists is always complete. Only the hosts file itself cannot be
+	// replaced; any other file in its directory can.
+	tmp, err := f.fs.WriteTemp(dir, tempPrefix(base)+"*", old, info.Mode().Perm(), info)
+	if err != nil {
+		return wrapWriteErr(fmt.Errorf("saving a backup before writing in place: %w", err))
+	}
+	if err := f.fs.Rename(tmp, backup); err != nil {
+		_ = f.fs.Remove(tmp)
+		return wrapWriteErr(fmt.Errorf("saving a backup before writing in place: %w", err))
+	}
+	if err := f.fs.WriteInPlace(target, data); err != nil {
+		if rerr := f.fs.WriteInPlace(target, old); rerr != nil {
+			// The backup stays: the next call restores it.
+			return wrapWriteErr(errors.Join(err, fmt.Errorf("restoring the previous content: %w", rerr)))
+		}
+		_ = f.removeBackup(backup)
+		return wrapWriteErr(err)
+	}
+	// Until the backup is gone for good, the next call would undo this
+	// write; so only then has it succeeded.
+	if err := f.removeBackup(backup); err != nil {
+		return wrapWriteErr(fmt.Errorf("removing the backup after writing in place: %w", err))
+	}
+	return nil
+}
+
+// recoverBackup finishes an in-place write that was interrupted: a backup
+// beside target exists only between the start and the durable end of one,
+// and the exclusive lock, which the caller holds, shows that its writer is
+// gone. The hosts file may then be empty, partial or complete; which is
+// not knowable in general, so the backup, the last content known complete,
+// is put back, and the backup removed. The interrupted call never returned
+// success, so undoing it loses nothing anyone was told was done. A crash
+// here leaves the backup in place, and the next call starts over.
+func (f *File) recoverBackup(target string) error {
+	backup := backupPath(target)
+	data, err := f.fs.ReadFile(backup)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hosts: reading the backup of an interrupted write: %w", err)
+	}
+	if err := f.restore(target, backup, data); err != nil {
+		return wrapWriteErr(fmt.Errorf("restoring %s from the backup of an interrupted write: %w", target, err))
+	}
+	if err := f.removeBackup(backup); err != nil {
+		return wrapWriteErr(fmt.Errorf("removing the backup of an interrupted write: %w", err))
+	}
+	return nil
+}
+
+// restore gives target the content data, by rename where that works and
+// else in place. It does not touch the backup, so it may be repeated.
+func (f *File) restore(target, backup string, data []byte) error {
+	info, err := f.fs.Stat(target)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err != nil { // the hosts file was deleted since: recreate it
+		if info, err = f.fs.Stat(backup); err != nil {
+			return err
+		}
+	}
+	dir, base := splitPath(target)
+	tmp, err := f.fs.WriteTemp(dir, tempPrefix(base)+"*", data, info.Mode().Perm(), info)
+	if err != nil {
+		return err
+	}
+	err = f.fs.Rename(tmp, target)
 	if err == nil {
 		return nil
 	}
-	if rerr := f.fs.WriteInPlace(target, old); rerr != nil {
-		err = errors.Join(err, fmt.Errorf("restoring the previous content: %w", rerr))
+	_ = f.fs.Remove(tmp)
+	if !renameCannotWork(err) {
+		return err
 	}
-	return wrapWriteErr(err)
+	return f.fs.WriteInPlace(target, data)
+}
+
+// removeBackup removes the backup durably: were it to come back after a
+// power loss, the next call would undo the write it guarded.
+func (f *File) removeBackup(backup string) error {
+	if err := f.fs.Remove(backup); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	syncDir(filepath.Dir(backup))
+	return nil
+}
+
+func (f *File) exists(name string) bool {
+	_, err := f.fs.Stat(name)
+	return err == nil
 }
 
 // removeStaleTemps deletes temporary files of writers killed mid-write. It
@@ -259,6 +366,22 @@ func (f *File) removeStaleTemps(dir, base string) {
 
 func tempPrefix(base string) string {
 	return "." + base + ".fwd-tmp-"
+}
+
+// splitPath is filepath.Split with "." for a bare name's directory.
+func splitPath(target string) (dir, base string) {
+	dir, base = filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	return dir, base
+}
+
+// backupPath is where the hosts file's content is kept while it is written
+// in place (".hosts.fwd-backup" beside it).
+func backupPath(target string) string {
+	dir, base := filepath.Split(target)
+	return filepath.Join(dir, "."+base+".fwd-backup")
 }
 
 func lockPath(target string) string {
