@@ -168,6 +168,10 @@ func New(opts Options) (*Client, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}}
+	cfg := &tunnel.ClientConfig{Token: opts.Token, Trust: opts.Trust, Dialer: opts.Dialer}
+	c.link = newLink(func(ctx context.Context) (*tunnel.Session, error) {
+		return tunnel.Dial(ctx, opts.Gateway, cfg)
+	}, c.stateChanged, c.reconnected)
 	if !opts.SkipHostnames {
 		c.hosts = newHostnames(hosts.New(opts.HostsFile), log)
 	}
@@ -176,14 +180,7 @@ func New(opts Options) (*Client, error) {
 
 // connect brings the tunnel up once; later calls return the first result.
 func (c *Client) connect(ctx context.Context) error {
-	c.startOnce.Do(func() {
-		cfg := &tunnel.ClientConfig{Token: c.opts.Token, Trust: c.opts.Trust, Dialer: c.opts.Dialer}
-		dial := func(ctx context.Context) (*tunnel.Session, error) {
-			return tunnel.Dial(ctx, c.opts.Gateway, cfg)
-		}
-		c.link = newLink(dial, c.stateChanged, c.reconnected)
-		c.startErr = c.link.start(ctx)
-	})
+	c.startOnce.Do(func() { c.startErr = c.link.start(ctx) })
 	return c.startErr
 }
 
@@ -223,6 +220,12 @@ func (c *Client) ForwardAll(ctx context.Context) ([]Result, error) {
 }
 
 func (c *Client) forward(ctx context.Context, req request) ([]Result, error) {
+	c.mu.Lock()
+	stopped := c.stopped
+	c.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
+	}
 	if err := c.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -306,9 +309,13 @@ func (c *Client) reconcileLocked(cat *catalog.Catalog) error {
 		}
 	}
 	for _, id := range append([]catalog.ID(nil), c.order...) {
-		if r, ok := want[id]; !ok || !samePorts(c.active[id].res, r) {
+		r, ok := want[id]
+		if !ok || !samePorts(c.active[id].res, r) {
 			c.stopLocked(id)
+			continue
 		}
+		// Only names changed: keep the listeners and their connections.
+		c.active[id].res.Hostnames = r.Hostnames
 	}
 	var started []catalog.ID
 	for _, id := range wantOrder {
@@ -329,17 +336,13 @@ func (c *Client) reconcileLocked(cat *catalog.Catalog) error {
 	return nil
 }
 
+// samePorts reports whether a and b listen alike: same ports, in order.
 func samePorts(a, b catalog.Resource) bool {
-	if len(a.Ports) != len(b.Ports) || len(a.Hostnames) != len(b.Hostnames) {
+	if len(a.Ports) != len(b.Ports) {
 		return false
 	}
 	for i := range a.Ports {
 		if a.Ports[i].Port != b.Ports[i].Port || a.Ports[i].Protocol != b.Ports[i].Protocol || a.Ports[i].Name != b.Ports[i].Name {
-			return false
-		}
-	}
-	for i := range a.Hostnames {
-		if a.Hostnames[i] != b.Hostnames[i] {
 			return false
 		}
 	}
@@ -390,28 +393,30 @@ func (c *Client) resultsLocked() []Result {
 
 // StopServiceForwarding stops what ForwardService started for that service.
 func (c *Client) StopServiceForwarding(projectID, serviceID string) error {
-	return c.stopRequest(request{Kind: catalog.Service, Project: projectID, Name: serviceID})
+	return c.stopRequest(request{Kind: catalog.Service, Project: projectID, Name: serviceID}, true)
 }
 
 // StopAddonForwarding stops what ForwardAddon started for that addon.
 func (c *Client) StopAddonForwarding(projectID, addonID string) error {
-	return c.stopRequest(request{Kind: catalog.Addon, Project: projectID, Name: addonID})
+	return c.stopRequest(request{Kind: catalog.Addon, Project: projectID, Name: addonID}, true)
 }
 
 // StopProjectForwarding stops what ForwardProject started for that project.
 func (c *Client) StopProjectForwarding(projectID string) error {
-	return c.stopRequest(request{Project: projectID})
+	return c.stopRequest(request{Project: projectID}, true)
 }
 
-// stopRequest withdraws a request. A resource that another request still
-// wants (a service inside a forwarded project) keeps forwarding.
-func (c *Client) stopRequest(req request) error {
+// stopRequest withdraws a request: every copy of it, or with all false just
+// one (a With... helper withdraws only its own). A resource that another
+// request still wants (a service inside a forwarded project) keeps
+// forwarding.
+func (c *Client) stopRequest(req request, all bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	kept := c.requests[:0]
 	found := false
 	for _, r := range c.requests {
-		if r == req {
+		if r == req && (all || !found) {
 			found = true
 			continue
 		}
@@ -480,9 +485,7 @@ func (c *Client) Stop() error {
 		err = c.hosts.remove()
 	}
 	c.mu.Unlock()
-	if c.link != nil {
-		c.link.close()
-	}
+	c.link.close()
 	c.emit(Event{State: StateStopped})
 	return err
 }
@@ -569,31 +572,35 @@ func (c *Client) emit(e Event) {
 // WithServiceForwarding forwards a service, calls fn with the results and
 // stops forwarding when fn returns.
 func (c *Client) WithServiceForwarding(ctx context.Context, projectID, serviceID string, fn func(context.Context, []Result) error) error {
-	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardService(ctx, projectID, serviceID) },
-		func() error { return c.StopServiceForwarding(projectID, serviceID) })
+	req := request{Kind: catalog.Service, Project: projectID, Name: serviceID}
+	return c.with(ctx, req, fn)
 }
 
 // WithAddonForwarding forwards an addon, calls fn with the results and stops
 // forwarding when fn returns.
 func (c *Client) WithAddonForwarding(ctx context.Context, projectID, addonID string, fn func(context.Context, []Result) error) error {
-	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardAddon(ctx, projectID, addonID) },
-		func() error { return c.StopAddonForwarding(projectID, addonID) })
+	req := request{Kind: catalog.Addon, Project: projectID, Name: addonID}
+	return c.with(ctx, req, fn)
 }
 
 // WithProjectForwarding forwards a project, calls fn with the results and
 // stops forwarding when fn returns.
 func (c *Client) WithProjectForwarding(ctx context.Context, projectID string, fn func(context.Context, []Result) error) error {
-	return c.with(ctx, fn, func() ([]Result, error) { return c.ForwardProject(ctx, projectID) },
-		func() error { return c.StopProjectForwarding(projectID) })
+	if projectID == "" {
+		return errors.New("forward: WithProjectForwarding needs a project")
+	}
+	return c.with(ctx, request{Project: projectID}, fn)
 }
 
-func (c *Client) with(ctx context.Context, fn func(context.Context, []Result) error, start func() ([]Result, error), stop func() error) error {
-	results, err := start()
+// with forwards req, runs fn, then withdraws req: only this request, so a
+// forward the caller started before stays.
+func (c *Client) with(ctx context.Context, req request, fn func(context.Context, []Result) error) error {
+	results, err := c.forward(ctx, req)
 	if err != nil {
 		return err
 	}
 	fnErr := fn(ctx, results)
-	return errors.Join(fnErr, stop())
+	return errors.Join(fnErr, c.stopRequest(req, false))
 }
 
 // RemoveHostnames removes this client's hostnames at once, without waiting for

@@ -31,22 +31,26 @@ type link struct {
 	onState func(state State, err error)
 	onUp    func(s *tunnel.Session) // after every reconnect, with the new catalog
 
-	mu     sync.Mutex
-	cur    *tunnel.Session
-	ready  chan struct{} // closed while cur is set
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	cur     *tunnel.Session
+	ready   chan struct{} // closed while cur is set
+	started bool          // start was called: done will be closed
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the link has let go of its sessions
 }
 
 func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error), onUp func(*tunnel.Session)) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &link{dial: dial, onState: onState, onUp: onUp, ready: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &link{dial: dial, onState: onState, onUp: onUp, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // start makes the first connection. Its error is returned as is: a client
 // that cannot log in at all should say so, not retry forever.
 func (l *link) start(ctx context.Context) error {
+	l.mu.Lock()
+	l.started = true
+	l.mu.Unlock()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
@@ -57,12 +61,17 @@ func (l *link) start(ctx context.Context) error {
 		}
 	}()
 	s, err := l.dial(ctx)
+	if err == nil && l.ctx.Err() != nil {
+		// Closed while dialling: the session must not outlive the link.
+		s.Close()
+		err = ErrStopped
+	}
 	if err != nil {
+		close(l.done)
 		return err
 	}
 	l.set(s)
 	l.onState(StateConnected, nil)
-	l.done = make(chan struct{})
 	go l.keepUp(s)
 	return nil
 }
@@ -87,6 +96,9 @@ func (l *link) current() *tunnel.Session {
 
 // session waits up to wait for a live session.
 func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -175,7 +187,10 @@ func backoff(attempt int) time.Duration {
 // close ends the session and stops reconnecting.
 func (l *link) close() {
 	l.cancel()
-	if l.done != nil {
+	l.mu.Lock()
+	started := l.started
+	l.mu.Unlock()
+	if started {
 		<-l.done
 	}
 	if s := l.current(); s != nil {

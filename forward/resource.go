@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/relay"
@@ -169,35 +170,78 @@ type tcpServer struct {
 	ln       net.Listener
 	ctx      context.Context
 	cancel   context.CancelFunc
-	conns    sync.Map
 	accepted sync.WaitGroup // the accept loop and every carried connection
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
 }
 
 func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger) *tcpServer {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &tcpServer{ln: ln, ctx: ctx, cancel: cancel}
+	s := &tcpServer{ln: ln, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	s.accepted.Add(1)
 	go func() {
 		defer s.accepted.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-					return
-				}
-				log.Warn("accept failed", "err", err)
-				continue
-			}
-			s.conns.Store(conn, struct{}{})
-			s.accepted.Add(1)
-			go func() {
-				defer s.accepted.Done()
-				defer s.conns.Delete(conn)
-				c.carry(ctx, conn.(*net.TCPConn), target, log)
-			}()
-		}
+		s.acceptLoop(func(conn net.Conn) { c.carry(ctx, conn.(*net.TCPConn), target, log) }, log)
 	}()
 	return s
+}
+
+// acceptLoop hands each connection to carry on its own goroutine. Accept
+// errors other than a closed listener (out of file descriptors) back off, as
+// net/http does, instead of spinning.
+func (s *tcpServer) acceptLoop(carry func(net.Conn), log *slog.Logger) {
+	var pause time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if pause == 0 {
+				log.Warn("accept failed; retrying with backoff", "err", err)
+				pause = 5 * time.Millisecond
+			} else {
+				pause = min(2*pause, time.Second)
+			}
+			select {
+			case <-time.After(pause):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		pause = 0
+		if !s.track(conn) {
+			conn.Close()
+			return
+		}
+		s.accepted.Add(1)
+		go func() {
+			defer s.accepted.Done()
+			defer s.untrack(conn)
+			carry(conn)
+		}()
+	}
+}
+
+// track records conn unless the server is closing, so close never misses a
+// connection accepted while it runs.
+func (s *tcpServer) track(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	return true
+}
+
+func (s *tcpServer) untrack(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
 }
 
 func (s *tcpServer) stopAccepting() { s.ln.Close() }
@@ -211,7 +255,12 @@ func (s *tcpServer) drained() <-chan struct{} {
 func (s *tcpServer) close() {
 	s.cancel()
 	s.ln.Close()
-	s.conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	s.mu.Lock()
+	s.closed = true
+	for conn := range s.conns {
+		conn.Close()
+	}
+	s.mu.Unlock()
 	s.accepted.Wait()
 }
 

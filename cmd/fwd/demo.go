@@ -67,7 +67,11 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 	}
 	results, err := client.ForwardProject(ctx, demo.Project)
 	if err != nil {
-		return errors.Join(err, client.Stop())
+		stopErr := client.Stop()
+		if ctx.Err() != nil {
+			return stopErr // interrupted while starting: not a failure
+		}
+		return errors.Join(err, stopErr)
 	}
 	if o.output.json() {
 		err = writeJSONLine(s.Out, results)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -179,7 +180,11 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		results, err = client.ForwardAll(ctx)
 	}
 	if err != nil {
-		return errors.Join(err, client.Stop())
+		stopErr := client.Stop()
+		if ctx.Err() != nil {
+			return stopErr // interrupted while connecting: not a failure
+		}
+		return errors.Join(err, stopErr)
 	}
 	if err := view.start(results); err != nil {
 		client.Stop()
@@ -219,9 +224,11 @@ func shutdown(client *forward.Client, log *slog.Logger, stderr io.Writer) error 
 // forwardView shows results: once as JSON for scripts, or as a table that is
 // shown again whenever the forwards or the tunnel's state change.
 type forwardView struct {
-	out     io.Writer
-	json    bool
-	styled  bool
+	out    io.Writer
+	json   bool
+	styled bool
+
+	mu      sync.Mutex // start runs on the command's goroutine, event on fwd's
 	started bool
 	last    forward.State
 }
@@ -232,6 +239,8 @@ func newForwardView(out io.Writer, jsonOut bool) *forwardView {
 
 // start prints the first view: for JSON, the one line scripts wait for.
 func (v *forwardView) start(results []forward.Result) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.started = true
 	v.last = forward.StateConnected
 	if v.json {
@@ -259,6 +268,8 @@ func (v *forwardView) table(results []forward.Result) error {
 // event runs on fwd's goroutines; the table view reprints on changes. JSON
 // output stays one line: changes go to the log on stderr.
 func (v *forwardView) event(e forward.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if !v.started || v.json {
 		return
 	}

@@ -74,7 +74,7 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return &usageError{fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)}
+		return fmt.Errorf("cannot listen on %s: %w: free that port or choose another with --listen", cfg.Listen, err)
 	}
 	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
 	fingerprint := tunnel.Fingerprint(leaf.Raw)
