@@ -55,15 +55,15 @@ func startHTTP(t testing.TB, name string) string {
 	return ln.Addr().String()
 }
 
-// closedAddr is a loopback address nothing listens on.
+// closedAddr is a loopback address that refuses connections until the test
+// ends.
 func closedAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, release, err := testservers.RefusingAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	t.Cleanup(func() { release() })
 	return addr
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/internal/testservers"
 )
 
 func TestForwardFlags(t *testing.T) {
@@ -79,11 +80,11 @@ func TestForwardFlags(t *testing.T) {
 // on stderr, the documented exit code, and nothing on stdout.
 func TestBadInputs(t *testing.T) {
 	env, vars := testGateway(t)
-	closed := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer ln.Close()
-		return ln.Addr().String()
-	}()
+	closed, release, err := testservers.RefusingAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	cfg := writeFile(t, "bad.yaml", "listen: 127.0.0.1:0\nprojects:\n  - name: shop\n    services:\n      - name: api\n        ports:\n          - {port: 70000, protocol: TCP, targets: [127.0.0.1:1]}\n")
 	cases := []struct {
 		name string
