@@ -83,6 +83,10 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 		}
 		return nil, fmt.Errorf("%w: TLS handshake with %s: %w", ErrUnreachable, addr, err)
 	}
+	if p := conn.ConnectionState().NegotiatedProtocol; p != alpn {
+		conn.Close()
+		return nil, fmt.Errorf("%w: %s is not a fwd gateway (TLS application protocol %q, want %q)", ErrUnreachable, addr, p, alpn)
+	}
 	s, err := login(ctx, conn, cfg.Token)
 	if err != nil {
 		conn.Close()
@@ -92,7 +96,9 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 }
 
 func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
-	ms := mux.Client(conn, muxConfig())
+	ms := mux.Client(conn, muxConfig(0))
+	// The gateway never opens streams in version 1: refuse any it does.
+	ms.SetHandler(func(st *mux.Stream) { st.Reset() })
 	control, err := ms.OpenStream()
 	if err != nil {
 		ms.Close()
@@ -144,6 +150,21 @@ func (s *Session) Catalog() catalog.Catalog { return s.catalog }
 // Done is closed when the session ends, whichever side ended it.
 func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
 
+// GoingAway is closed when the gateway announced that it is going away
+// (it is shutting down: Open then fails at once, while streams already open
+// go on until they end or the gateway's grace period is over), or when the
+// session ended. A client redials on it, without waiting for Done.
+func (s *Session) GoingAway() <-chan struct{} { return s.mux.GoingAway() }
+
+// Err returns why the session ended (closed here, closed by the gateway,
+// keepalive timeout, a read or write failure), or nil while it runs.
+func (s *Session) Err() error {
+	if err := s.mux.Err(); err != nil {
+		return fmt.Errorf("tunnel: session ended: %w", err)
+	}
+	return nil
+}
+
 // Close ends the session and every stream on it.
 func (s *Session) Close() error {
 	var err error
@@ -177,9 +198,11 @@ func (s *Session) Open(t Target) (*Stream, error) {
 // Stream is a client data stream. Reads begin with the gateway's status.
 type Stream struct {
 	*mux.Stream
+	// statusOnce decides who takes the status off the stream: Status (and
+	// Read) reading it, or Push stripping it off the data. Whichever runs
+	// it first wins; the other then sees its outcome.
 	statusOnce sync.Once
 	statusErr  error
-	statusRead atomic.Bool
 
 	hmu    sync.Mutex
 	header []byte      // stream header not sent yet, under hmu
@@ -268,7 +291,6 @@ func (s *Stream) Status() error {
 		} else {
 			s.statusErr = readStatus(s.Stream)
 		}
-		s.statusRead.Store(true)
 	})
 	return s.statusErr
 }
@@ -297,7 +319,11 @@ func (s *Stream) Push(sink mux.Sink, done func(error)) {
 		s.Stream.Push(sink, done) // reports the stream's error
 		return
 	}
-	if s.statusRead.Load() {
+	strip := false
+	s.statusOnce.Do(func() { strip = true }) // Status must not read the stream now
+	if !strip {
+		// Status ran first (perhaps concurrently, Do waited for it): the
+		// status is off the stream already.
 		if s.statusErr != nil {
 			done(s.statusErr)
 			return
@@ -305,7 +331,6 @@ func (s *Stream) Push(sink mux.Sink, done func(error)) {
 		s.Stream.Push(sink, done)
 		return
 	}
-	s.statusOnce.Do(func() {}) // Status must not read the stream now
 	s.Stream.Push(&statusSink{Sink: sink}, done)
 }
 

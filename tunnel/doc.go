@@ -37,6 +37,16 @@
 //     256 KiB per stream is capped at 256 MiB per session.
 //   - Each end pings every 5 s and ends the session when a ping is not
 //     answered within 5 s.
+//   - What a stream buffers is bounded by its window, however the peer
+//     cuts its frames (small frames are packed together), and the control
+//     frames an end owes are bounded too (only the latest ping answer,
+//     window updates merged per stream): a peer that stops reading while it
+//     floods pings or resets ends its session.
+//   - Only the client opens streams. Until the gateway has sent its
+//     welcome, every stream but the control stream is reset; afterwards at
+//     most the session's stream limit plus 1024 may be open (the gateway
+//     answers streams over its limit with status 4 first). The client
+//     resets any stream the gateway opens.
 //
 // # Control stream
 //
@@ -55,7 +65,9 @@
 //	gateway -> client  {"type":"error","code":"unauthorized","message":"..."}
 //
 // The catalog in a welcome holds only the projects the token may see, without
-// private targets. The gateway closes the session after an error message.
+// private targets. The gateway closes the session after an error message. The
+// control stream stays open for the whole session: when either end closes
+// or resets it, the session ends.
 // Later versions push catalog changes on the same stream; clients ignore
 // message types they do not know.
 //
@@ -103,4 +115,13 @@
 // stream (yamux FIN) is a TCP half-close, and a reset of either TCP end
 // (yamux RST) resets the other. UDP streams carry datagrams, each
 // prefixed by its length as a big-endian uint16.
+//
+// # Shutdown
+//
+// A gateway that shuts down sends a yamux go away (reason 0) on every
+// session and answers streams that still arrive with status 4 ("gateway
+// shutting down"). Streams already open go on until they end or the
+// gateway's grace period is over; then it closes the sessions. A client
+// opens no stream on a session after its go away (Session.GoingAway) and
+// dials a new session for new connections.
 package tunnel

@@ -36,6 +36,7 @@ type Gateway struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*mux.Session]struct{}
 	closing   bool
+	draining  atomic.Bool // Shutdown started: new streams are refused
 	wg        sync.WaitGroup
 	next      sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
 	logins    loginLimiter
@@ -45,30 +46,59 @@ type Gateway struct {
 var ErrGatewayClosed = errors.New("tunnel: gateway closed")
 
 // Serve accepts sessions on ln until Shutdown. ln carries plain TCP; Serve
-// does the TLS.
+// does the TLS. When accepting fails (out of file descriptors, say), Serve
+// waits, 5 ms doubling up to 1 s, and tries again; only a closed listener
+// ends it.
 func (g *Gateway) Serve(ln net.Listener) error {
 	if !g.track(ln) {
 		return ErrGatewayClosed
 	}
 	defer g.untrack(ln)
+	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if g.isClosing() {
 				return ErrGatewayClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("tunnel: accept: %w", err)
 			}
-			return fmt.Errorf("tunnel: accept: %w", err)
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+				g.logger().Warn("accept failed; retrying with backoff", "err", err)
+			} else {
+				backoff = min(2*backoff, time.Second)
+			}
+			time.Sleep(backoff)
+			continue
 		}
-		g.wg.Add(1)
+		if backoff != 0 {
+			g.logger().Info("accepting again")
+			backoff = 0
+		}
+		if !g.startConn() {
+			conn.Close()
+			return ErrGatewayClosed
+		}
 		go func() {
 			defer g.wg.Done()
 			g.serveConn(conn)
 		}()
 	}
+}
+
+// startConn counts a new connection unless Shutdown has begun: adding to the
+// WaitGroup under the lock that Shutdown sets closing with means no Add can
+// race with Shutdown's Wait.
+func (g *Gateway) startConn() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.wg.Add(1)
+	return true
 }
 
 func (g *Gateway) logger() *slog.Logger {
@@ -124,14 +154,19 @@ func (g *Gateway) removeSession(s *mux.Session) {
 	g.mu.Unlock()
 }
 
-// Shutdown stops accepting sessions, lets open streams finish until ctx is
-// done, then closes every session. It returns ctx.Err() if it had to cut
-// streams short.
+// Shutdown stops accepting sessions, sends every session a GoAway (clients
+// then open new streams elsewhere: see Session.GoingAway) and refuses new
+// streams with StatusLimit, lets open streams finish until ctx is done, then
+// closes every session. It returns ctx.Err() if it had to cut streams short.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
+	g.draining.Store(true)
 	for ln := range g.listeners {
 		ln.Close()
+	}
+	for s := range g.sessions {
+		s.GoAway()
 	}
 	g.mu.Unlock()
 
@@ -192,9 +227,21 @@ func (g *Gateway) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	ms := mux.Server(conn, muxConfig())
+	ms := mux.Server(conn, muxConfig(g.maxStreams()+streamSlack))
 	defer ms.Close()
-	sess, err := g.login(ctx, ms, source)
+	// Until the welcome, the control stream is the only stream there is:
+	// any other is reset at once, so a client that has not logged in
+	// cannot make the gateway buffer anything for it.
+	control := make(chan *mux.Stream, 1)
+	var opened atomic.Bool
+	ms.SetHandler(func(st *mux.Stream) {
+		if opened.CompareAndSwap(false, true) {
+			control <- st
+			return
+		}
+		st.Reset()
+	})
+	sess, err := g.login(ctx, ms, control, source)
 	if err != nil {
 		log.Info("login failed", "err", err)
 		return
@@ -206,14 +253,32 @@ func (g *Gateway) serveConn(raw net.Conn) {
 		return
 	}
 	defer g.removeSession(ms)
+	log = log.With("token", sess.token.Name)
+	// Data streams are taken from before the welcome goes out: the client
+	// may open one as soon as it has read it.
+	wait := g.serveStreams(ms, sess, log)
 	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows)); err != nil {
 		log.Info("login failed", "err", err)
+		ms.Close()
+		wait()
 		return
 	}
-	log = log.With("token", sess.token.Name)
 	log.Info("session started")
-	g.acceptStreams(ms, sess, log)
-	log.Info("session ended")
+	wait()
+	log.Info("session ended", "err", ms.Err())
+}
+
+// streamSlack is how many streams over MaxStreamsPerSession the mux lets a
+// client open before resetting them: streams past the limit get a
+// StatusLimit reply from the gateway, and a closed stream takes a moment to
+// leave the mux.
+const streamSlack = 1024
+
+func (g *Gateway) maxStreams() int {
+	if max := g.Config.Limits.MaxStreamsPerSession; max > 0 {
+		return max
+	}
+	return 1 << 16
 }
 
 // session is a logged-in client.
@@ -236,20 +301,13 @@ func (s *session) refuse(code, msg string) {
 	writeControl(s.control, &controlMsg{Type: msgError, Code: code, Message: msg})
 }
 
-func (g *Gateway) login(ctx context.Context, mux *mux.Session, source string) (*session, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	accepted := make(chan result, 1)
-	go func() { c, err := mux.AcceptStream(); accepted <- result{c, err} }()
+func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux.Stream, source string) (*session, error) {
 	var control net.Conn
 	select {
-	case r := <-accepted:
-		if r.err != nil {
-			return nil, fmt.Errorf("no control stream: %w", r.err)
-		}
-		control = r.c
+	case st := <-opened:
+		control = st
+	case <-ms.CloseChan():
+		return nil, fmt.Errorf("no control stream: %w", ms.Err())
 	case <-ctx.Done():
 		return nil, errors.New("no control stream before the handshake timeout")
 	}
@@ -272,19 +330,18 @@ func (g *Gateway) login(ctx context.Context, mux *mux.Session, source string) (*
 	}
 	g.logins.succeeded(source)
 	s.token = tok
-	max := g.Config.Limits.MaxStreamsPerSession
-	if max <= 0 {
-		max = 1 << 16
-	}
-	s.streams = make(chan struct{}, max)
+	s.streams = make(chan struct{}, g.maxStreams())
 	return s, nil
 }
 
-func (g *Gateway) acceptStreams(ms *mux.Session, s *session, log *slog.Logger) {
+// serveStreams serves the session's data streams from now on; the returned
+// wait blocks until the session has ended and its streams are done.
+func (g *Gateway) serveStreams(ms *mux.Session, s *session, log *slog.Logger) (wait func()) {
 	go func() {
-		// The control stream has nothing more to say in version 1; reading
-		// it notices a client that goes away.
+		// The control stream has nothing more to say in version 1; when the
+		// client ends it (or it breaks), the session ends.
 		io.Copy(io.Discard, s.control)
+		ms.Close()
 	}()
 	var (
 		mu     sync.Mutex
@@ -302,6 +359,14 @@ func (g *Gateway) acceptStreams(ms *mux.Session, s *session, log *slog.Logger) {
 		}
 		wg.Add(1)
 		mu.Unlock()
+		if g.draining.Load() {
+			go func() {
+				defer wg.Done()
+				st.Write(appendStatus(nil, StatusLimit, "gateway shutting down"))
+				st.Close()
+			}()
+			return
+		}
 		select {
 		case s.streams <- struct{}{}:
 			go func() {
@@ -322,11 +387,13 @@ func (g *Gateway) acceptStreams(ms *mux.Session, s *session, log *slog.Logger) {
 			}()
 		}
 	})
-	<-ms.CloseChan()
-	mu.Lock()
-	closed = true
-	mu.Unlock()
-	wg.Wait()
+	return func() {
+		<-ms.CloseChan()
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		wg.Wait()
+	}
 }
 
 // serveStream handles one data stream: header, catalog check, dial. The

@@ -20,18 +20,22 @@ const (
 	// buffer when its readers fall behind.
 	SessionWindow = 256 << 20
 
-	// KeepAliveInterval and WriteTimeout bound how long a dead link, one
-	// that silently drops every packet, goes unnoticed: a ping every 5 s
-	// that must be answered within 5 s.
+	// KeepAliveInterval and KeepAliveTimeout bound how long a dead link,
+	// one that silently drops every packet, goes unnoticed: a ping every
+	// 5 s that must be answered within 5 s.
 	KeepAliveInterval = 5 * time.Second
-	WriteTimeout      = 5 * time.Second
+	KeepAliveTimeout  = 5 * time.Second
 )
 
-func muxConfig() *mux.Config {
+// muxConfig is both ends' mux configuration. maxStreams caps the streams the
+// peer may have open at once (0: the mux's default). Neither end queues
+// streams for Accept: both hand them to a handler, so the backlog is 1.
+func muxConfig(maxStreams int) *mux.Config {
 	return &mux.Config{
-		AcceptBacklog:     1024,
+		AcceptBacklog:     1,
+		MaxStreams:        maxStreams,
 		KeepAliveInterval: KeepAliveInterval,
-		KeepAliveTimeout:  WriteTimeout,
+		KeepAliveTimeout:  KeepAliveTimeout,
 		MaxStreamWindow:   StreamWindow,
 		MaxSessionWindow:  SessionWindow,
 		CloseTimeout:      time.Minute,

@@ -265,10 +265,7 @@ func TestTargetClosesWithoutReply(t *testing.T) {
 
 // A dial failure is reported at once, even when the client spoke first.
 func TestDialFailureReportedAtOnce(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
-	f := newForwarder(t, dead)
+	f := newForwarder(t, boundNotListening(t))
 	f.holdNextAccept.Store(true)
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -401,4 +398,22 @@ func TestIdleMemory(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// boundNotListening returns an address nothing listens on that nothing else
+// can take meanwhile: the local end of a connection kept open for the test
+// (a connection to it is refused).
+func boundNotListening(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().String()
 }

@@ -20,6 +20,13 @@
 //   - The receive loop never writes to the connection (it could deadlock
 //     against a peer doing the same): window updates, ping answers and
 //     resets it needs are queued for a small control writer goroutine.
+//     That queue is bounded whatever the peer does: one entry per stream
+//     (window deltas merged), only the latest ping answer; a peer that
+//     makes resets pile up without reading ends the session (ErrProtocol).
+//   - What a stream holds is bounded by its window: small frames are packed
+//     into the spare room of the last buffer queued, so buffers never hold
+//     much more than twice the bytes waiting, however the peer cuts its
+//     frames. Config.MaxStreams caps the streams a peer may have open.
 //
 // Any yamux implementation can be the peer.
 package mux

@@ -2,6 +2,7 @@ package mux
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,10 @@ type Config struct {
 	// AcceptBacklog is how many opened streams may wait for Accept; more
 	// are reset. Default 1024.
 	AcceptBacklog int
+	// MaxStreams caps the streams the peer may have open on the session at
+	// once; a stream opened beyond it is reset. Streams opened here are not
+	// counted. Default 4096.
+	MaxStreams int
 	// KeepAliveInterval is how often a ping is sent; a ping not answered
 	// within KeepAliveTimeout (default: the interval) ends the session.
 	// Zero disables keepalives (an RTT ping is still sent at start).
@@ -38,6 +43,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.AcceptBacklog <= 0 {
 		out.AcceptBacklog = 1024
+	}
+	if out.MaxStreams <= 0 {
+		out.MaxStreams = 4096
 	}
 	if out.KeepAliveTimeout <= 0 {
 		out.KeepAliveTimeout = out.KeepAliveInterval
@@ -72,14 +80,28 @@ type Session struct {
 	wmu  sync.Mutex
 	wbuf []byte // control frames being written, under wmu
 
-	ctlMu   sync.Mutex
-	ctl     []ctlFrame
-	ctlWake chan struct{}
+	// The control writer's queue is bounded whatever the peer does: one
+	// pending entry per stream (window update deltas merged, or an RST),
+	// only the latest ping answer, and at most ctlSlack entries beyond the
+	// streams open; past that the peer is not reading and the session ends.
+	ctlMu      sync.Mutex
+	ctlStreams []*Stream // streams with a window update or RST pending
+	ctlPing    bool      // our ping, ctlPingID
+	ctlPingID  uint32
+	ctlPong    bool // answer to the peer's latest ping, ctlPongID
+	ctlPongID  uint32
+	ctlGoAway  bool
+	ctlWake    chan struct{}
 
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
+	peerStreams  int // streams the peer opened, in streams
 	nextID       uint32
 	remoteGoAway bool
+	goingAway    chan struct{} // closed on the peer's GoAway or session end
+	goingOnce    sync.Once
+
+	scratch []byte // the receive loop's buffer for small frames
 
 	acceptCh  chan *Stream
 	handler   func(*Stream) // set by SetHandler; guarded by mu
@@ -94,7 +116,11 @@ type Session struct {
 	extra    atomic.Int64 // window granted beyond initialWindow, all streams
 }
 
-// ctlFrame is a header-only frame queued for the control writer.
+// ctlSlack is how many control entries may be pending beyond one per open
+// stream (resets of streams already forgotten, refused streams).
+const ctlSlack = 1024
+
+// ctlFrame is a header-only frame for the control writer.
 type ctlFrame struct {
 	st     *Stream // nil for session frames
 	typ    byte
@@ -111,13 +137,14 @@ func Server(conn net.Conn, cfg *Config) *Session { return newSession(conn, false
 
 func newSession(conn net.Conn, client bool, cfg *Config) *Session {
 	s := &Session{
-		conn:    conn,
-		client:  client,
-		cfg:     cfg.withDefaults(),
-		ctlWake: make(chan struct{}, 1),
-		streams: map[uint32]*Stream{},
-		done:    make(chan struct{}),
-		pong:    make(chan uint32, 1),
+		conn:      conn,
+		client:    client,
+		cfg:       cfg.withDefaults(),
+		ctlWake:   make(chan struct{}, 1),
+		streams:   map[uint32]*Stream{},
+		done:      make(chan struct{}),
+		goingAway: make(chan struct{}),
+		pong:      make(chan uint32, 1),
 	}
 	s.nextID = 2
 	if client {
@@ -132,6 +159,12 @@ func newSession(conn net.Conn, client bool, cfg *Config) *Session {
 
 // CloseChan is closed when the session ends.
 func (s *Session) CloseChan() <-chan struct{} { return s.done }
+
+// GoingAway is closed when the peer announced GoAway (OpenStream then
+// fails with ErrGoAway; streams already open go on) or the session ended.
+func (s *Session) GoingAway() <-chan struct{} { return s.goingAway }
+
+func (s *Session) closeGoingAway() { s.goingOnce.Do(func() { close(s.goingAway) }) }
 
 // IsClosed reports whether the session has ended.
 func (s *Session) IsClosed() bool {
@@ -177,6 +210,7 @@ func (s *Session) closeWith(err error) {
 	s.closeOnce.Do(func() {
 		s.closeErr = err
 		close(s.done)
+		s.closeGoingAway()
 		s.conn.Close()
 		s.mu.Lock()
 		streams := make([]*Stream, 0, len(s.streams))
@@ -184,6 +218,7 @@ func (s *Session) closeWith(err error) {
 			streams = append(streams, st)
 		}
 		s.streams = map[uint32]*Stream{}
+		s.peerStreams = 0
 		s.mu.Unlock()
 		for _, st := range streams {
 			st.terminate(ErrSessionClosed, false)
@@ -254,13 +289,19 @@ func (s *Session) SetHandler(h func(*Stream)) {
 
 // GoAway tells the peer to open no more streams.
 func (s *Session) GoAway() {
-	s.queueCtl(ctlFrame{typ: typeGoAway})
+	s.ctlMu.Lock()
+	s.ctlGoAway = true
+	s.ctlMu.Unlock()
+	s.wakeCtl()
 }
 
 func (s *Session) removeStream(st *Stream) {
 	s.mu.Lock()
 	if s.streams[st.id] == st {
 		delete(s.streams, st.id)
+		if st.peer {
+			s.peerStreams--
+		}
 	}
 	s.mu.Unlock()
 }
@@ -283,32 +324,76 @@ func (s *Session) write(st *Stream, frame []byte) error {
 	return nil
 }
 
-// queueCtl hands a header-only frame to the control writer. It never
-// blocks, so the receive loop may use it.
-func (s *Session) queueCtl(f ctlFrame) {
-	s.ctlMu.Lock()
-	s.ctl = append(s.ctl, f)
-	s.ctlMu.Unlock()
+func (s *Session) wakeCtl() {
 	select {
 	case s.ctlWake <- struct{}{}:
 	default:
 	}
 }
 
+// queueStreamCtl asks the control writer for a window update of delta
+// (merged with one already pending) or, with rst, a reset of st. It never
+// blocks, so the receive loop may use it. A peer that makes entries pile up
+// by not reading ends the session.
+func (s *Session) queueStreamCtl(st *Stream, delta uint32, rst bool) {
+	s.ctlMu.Lock()
+	if rst {
+		st.ctlRST = true
+	} else {
+		st.ctlDelta += delta
+	}
+	if !st.ctlQueued {
+		if len(s.ctlStreams) >= ctlSlack && len(s.ctlStreams) >= s.NumStreams()+ctlSlack {
+			s.ctlMu.Unlock()
+			s.closeWith(fmt.Errorf("%w: peer does not read: control frames backlog", ErrProtocol))
+			return
+		}
+		st.ctlQueued = true
+		s.ctlStreams = append(s.ctlStreams, st)
+	}
+	s.ctlMu.Unlock()
+	s.wakeCtl()
+}
+
+var zeroHeader [HeaderSize]byte
+
 func (s *Session) ctlLoop() {
-	var spare []ctlFrame
+	var (
+		list   []*Stream
+		frames []ctlFrame
+	)
 	for {
 		select {
 		case <-s.ctlWake:
 		case <-s.done:
 			return
 		}
+		frames = frames[:0]
 		s.ctlMu.Lock()
-		frames := s.ctl
-		s.ctl = spare[:0]
+		if s.ctlPong {
+			frames = append(frames, ctlFrame{typ: typePing, flags: flagACK, length: s.ctlPongID})
+			s.ctlPong = false
+		}
+		if s.ctlPing {
+			frames = append(frames, ctlFrame{typ: typePing, flags: flagSYN, length: s.ctlPingID})
+			s.ctlPing = false
+		}
+		list, s.ctlStreams = s.ctlStreams, list[:0]
+		for _, st := range list {
+			f := ctlFrame{st: st, typ: typeWindowUpdate, id: st.id, length: st.ctlDelta}
+			if st.ctlRST {
+				f.flags, f.length = flagRST, 0
+			}
+			st.ctlQueued, st.ctlRST, st.ctlDelta = false, false, 0
+			frames = append(frames, f)
+		}
+		if s.ctlGoAway {
+			frames = append(frames, ctlFrame{typ: typeGoAway})
+			s.ctlGoAway = false
+		}
 		s.ctlMu.Unlock()
+		clear(list)
 		if len(frames) == 0 {
-			spare = frames
 			continue
 		}
 		s.wmu.Lock()
@@ -321,7 +406,7 @@ func (s *Session) ctlLoop() {
 				}
 				flags |= f.st.openFlagsLocked()
 			}
-			b = append(b, make([]byte, HeaderSize)...)
+			b = append(b, zeroHeader[:]...)
 			putHeader(b[len(b)-HeaderSize:], f.typ, flags, f.id, f.length)
 		}
 		var err error
@@ -335,7 +420,6 @@ func (s *Session) ctlLoop() {
 		}
 		s.wmu.Unlock()
 		clear(frames)
-		spare = frames[:0]
 		if err != nil {
 			s.closeWith(fmt.Errorf("mux: write: %w", err))
 			return
@@ -370,7 +454,10 @@ func (s *Session) keepAlive() {
 func (s *Session) ping(timeout time.Duration) bool {
 	id := s.pingID.Add(1)
 	s.pingSent.Store(time.Now().UnixNano())
-	s.queueCtl(ctlFrame{typ: typePing, flags: flagSYN, length: id})
+	s.ctlMu.Lock()
+	s.ctlPing, s.ctlPingID = true, id
+	s.ctlMu.Unlock()
+	s.wakeCtl()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -389,7 +476,12 @@ func (s *Session) ping(timeout time.Duration) bool {
 
 func (s *Session) onPing(flags uint16, opaque uint32) {
 	if flags&flagSYN != 0 {
-		s.queueCtl(ctlFrame{typ: typePing, flags: flagACK, length: opaque})
+		// Only the latest answer is kept: a peer that pings without
+		// reading makes nothing pile up.
+		s.ctlMu.Lock()
+		s.ctlPong, s.ctlPongID = true, opaque
+		s.ctlMu.Unlock()
+		s.wakeCtl()
 		return
 	}
 	if flags&flagACK != 0 && opaque == s.pingID.Load() {
@@ -409,7 +501,7 @@ func (s *Session) recvLoop() {
 	var hdr [HeaderSize]byte
 	for {
 		if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
-			s.closeWith(ErrSessionClosed)
+			s.closeWith(readError(err))
 			return
 		}
 		if hdr[0] != protoVersion {
@@ -429,6 +521,7 @@ func (s *Session) recvLoop() {
 			s.mu.Lock()
 			s.remoteGoAway = true
 			s.mu.Unlock()
+			s.closeGoingAway()
 		default:
 			err = fmt.Errorf("%w: frame type %d", ErrProtocol, hdr[1])
 		}
@@ -439,6 +532,14 @@ func (s *Session) recvLoop() {
 	}
 }
 
+// readError is why the session ends when reading the connection failed.
+func readError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: connection closed by peer: %w", ErrSessionClosed, err)
+	}
+	return fmt.Errorf("%w: read: %w", ErrSessionClosed, err)
+}
+
 func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error {
 	var st *Stream
 	opened := false
@@ -447,7 +548,12 @@ func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error
 		if st, err = s.incoming(id); err != nil {
 			return err
 		}
-		opened = true
+		if st == nil {
+			// Over MaxStreams: refused, its data dropped.
+			refused := newStream(s, id)
+			s.queueStreamCtl(refused, 0, true)
+		}
+		opened = st != nil
 	} else {
 		s.mu.Lock()
 		st = s.streams[id]
@@ -457,7 +563,7 @@ func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error
 		if st == nil {
 			// A stream we already forgot (reset, closed): drop its data.
 			if _, err := io.CopyN(io.Discard, s.conn, int64(length)); err != nil {
-				return ErrSessionClosed
+				return readError(err)
 			}
 		} else if err := st.receive(length); err != nil {
 			return err
@@ -482,7 +588,8 @@ func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error
 	return nil
 }
 
-// incoming registers a stream the peer opened.
+// incoming registers a stream the peer opened; nil, nil when MaxStreams
+// peer streams are open already.
 func (s *Session) incoming(id uint32) (*Stream, error) {
 	if (id%2 == 1) == s.client || id == 0 {
 		return nil, fmt.Errorf("%w: peer opened stream %d", ErrProtocol, id)
@@ -497,6 +604,11 @@ func (s *Session) incoming(id uint32) (*Stream, error) {
 	if s.IsClosed() {
 		return nil, ErrSessionClosed
 	}
+	if s.peerStreams >= s.cfg.MaxStreams {
+		return nil, nil
+	}
+	st.peer = true
+	s.peerStreams++
 	s.streams[id] = st
 	return st, nil
 }
@@ -531,4 +643,19 @@ func (s *Session) reserveWindow(n int64) bool {
 		return false
 	}
 	return true
+}
+
+// scratchBuf returns the receive loop's buffer, n bytes long.
+func (s *Session) scratchBuf(n int) []byte {
+	if cap(s.scratch) < n {
+		size := MaxBuffer
+		for _, c := range classes {
+			if n <= c {
+				size = c
+				break
+			}
+		}
+		s.scratch = make([]byte, size)
+	}
+	return s.scratch[:n]
 }

@@ -34,6 +34,13 @@ type Stream struct {
 	synPending bool
 	ackPending bool
 
+	peer bool // opened by the peer; set before the stream is shared
+
+	// Pending control frames, under s.ctlMu (see Session.queueStreamCtl).
+	ctlQueued bool
+	ctlRST    bool
+	ctlDelta  uint32
+
 	wlock sync.Mutex // one writer at a time
 
 	mu         sync.Mutex
@@ -45,6 +52,8 @@ type Stream struct {
 	lastGrant  int64  // when the last window update was sent, unix ns
 	localFin   bool
 	remoteFin  bool
+	writing    bool  // a data frame is being written (s.write)
+	finOwed    bool  // CloseWrite came while writing: the writer sends FIN
 	readClosed bool  // Close called: incoming data is discarded
 	err        error // reset or session end
 	removed    bool
@@ -265,10 +274,20 @@ func (st *Stream) send(b []byte) (int, error) {
 		}
 		n := min(int(st.sendWindow), len(b)-off)
 		st.sendWindow -= uint32(n)
+		st.writing = true
 		st.mu.Unlock()
 		frame := b[off-HeaderSize : off+n]
 		putHeader(frame, typeData, 0, st.id, uint32(n))
-		if err := st.s.write(st, frame); err != nil {
+		err := st.s.write(st, frame)
+		st.mu.Lock()
+		st.writing = false
+		owed := st.finOwed
+		st.finOwed = false
+		st.mu.Unlock()
+		if owed {
+			st.sendFIN() // after the frame, as CloseWrite asked
+		}
+		if err != nil {
 			return off - HeaderSize, err
 		}
 		off += n
@@ -284,10 +303,10 @@ func (st *Stream) addSendWindow(n uint32) {
 }
 
 // CloseWrite sends FIN: the peer reads EOF after what was written. Reads go
-// on until the peer's FIN.
+// on until the peer's FIN. A Write waiting for window meanwhile fails with
+// ErrStreamClosed; a frame being written goes out before the FIN.
+// CloseWrite never waits for another goroutine's Write.
 func (st *Stream) CloseWrite() error {
-	st.wlock.Lock()
-	defer st.wlock.Unlock()
 	st.mu.Lock()
 	if st.localFin || st.err != nil {
 		err := st.err
@@ -296,14 +315,24 @@ func (st *Stream) CloseWrite() error {
 	}
 	st.localFin = true
 	done := st.remoteFin
+	owed := st.writing
+	st.finOwed = owed
 	st.mu.Unlock()
-	var hdr [HeaderSize]byte
-	putHeader(hdr[:], typeWindowUpdate, flagFIN, st.id, 0)
-	err := st.s.write(st, hdr[:])
+	notify(st.writeCh) // a Write waiting for window gives up
+	var err error
+	if !owed {
+		err = st.sendFIN()
+	}
 	if done {
 		st.finish()
 	}
 	return err
+}
+
+func (st *Stream) sendFIN() error {
+	var hdr [HeaderSize]byte
+	putHeader(hdr[:], typeWindowUpdate, flagFIN, st.id, 0)
+	return st.s.write(st, hdr[:])
 }
 
 // Close sends FIN if not sent and stops reading: data still arriving is
@@ -354,7 +383,7 @@ func (st *Stream) terminate(err error, sendRST bool) {
 	// Without a sink, what was received stays readable until Close.
 	st.mu.Unlock()
 	if sendRST {
-		st.s.queueCtl(ctlFrame{st: st, typ: typeWindowUpdate, flags: flagRST, id: st.id})
+		st.s.queueStreamCtl(st, 0, true)
 	}
 	notify(st.readCh)
 	notify(st.writeCh)
@@ -426,15 +455,86 @@ func (st *Stream) receive(n uint32) error {
 	st.mu.Unlock()
 	for n > 0 {
 		size := int(min(n, maxChunk))
+		n -= uint32(size)
+		// A small piece, or one that fits the spare room of the last
+		// queued buffer, is read into the session's scratch buffer and
+		// copied on: what a stream holds stays within twice what it
+		// buffers (plus a buffer), however the peer cuts its frames.
+		if size <= classes[0] || size <= st.tailRoom() {
+			b := st.s.scratchBuf(size)
+			if _, err := io.ReadFull(st.s.conn, b); err != nil {
+				return readError(err)
+			}
+			st.deliverCopy(b)
+			continue
+		}
 		bp := GetBuffer(size)
 		if _, err := io.ReadFull(st.s.conn, (*bp)[:size]); err != nil {
 			PutBuffer(bp)
-			return ErrSessionClosed
+			return readError(err)
 		}
 		st.deliver(chunk{buf: bp, end: size})
-		n -= uint32(size)
 	}
 	return nil
+}
+
+// tailRoom is the spare room after the last queued chunk.
+func (st *Stream) tailRoom() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if k := len(st.q); k > 0 {
+		c := st.q[k-1]
+		return len(*c.buf) - c.end
+	}
+	return 0
+}
+
+// queueLocked appends b to the queue, into the last chunk's spare room if it
+// fits (nobody touches a chunk's bytes past its end), else in a new buffer.
+// st.mu held.
+func (st *Stream) queueLocked(b []byte) {
+	if k := len(st.q); k > 0 {
+		c := &st.q[k-1]
+		if len(*c.buf)-c.end >= len(b) {
+			c.end += copy((*c.buf)[c.end:], b)
+			return
+		}
+	}
+	bp := GetBuffer(len(b))
+	st.q = append(st.q, chunk{buf: bp, end: copy(*bp, b)})
+}
+
+// deliverCopy is deliver for bytes in the receive loop's scratch buffer:
+// they are copied if they have to wait.
+func (st *Stream) deliverCopy(b []byte) {
+	st.mu.Lock()
+	if st.readClosed || st.err != nil || st.sinkEnd {
+		st.mu.Unlock()
+		st.consume(len(b))
+		return
+	}
+	if st.sink == nil || st.draining || len(st.q) > 0 {
+		st.queueLocked(b)
+		st.mu.Unlock()
+		notify(st.readCh)
+		return
+	}
+	sink := st.sink
+	st.mu.Unlock()
+	n, err := sink.TryWrite(b)
+	if err != nil {
+		st.endSink(err)
+		return
+	}
+	st.consume(n)
+	if n == len(b) {
+		return
+	}
+	st.mu.Lock()
+	st.queueLocked(b[n:])
+	st.draining = true
+	st.mu.Unlock()
+	go st.drain()
 }
 
 func (st *Stream) deliver(c chunk) {
@@ -523,15 +623,18 @@ func (st *Stream) Push(sink Sink, done func(error)) {
 		}
 		st.consume(n)
 		st.mu.Lock()
+		// The receive loop may have added to this chunk meanwhile.
+		st.q[0].off += n
 		if n < c.end-c.off {
-			st.q[0].off += n
 			st.mu.Unlock()
 			go st.drain()
 			return
 		}
-		PutBuffer(c.buf)
-		st.q[0] = chunk{}
-		st.q = st.q[1:]
+		if st.q[0].off == st.q[0].end {
+			PutBuffer(c.buf)
+			st.q[0] = chunk{}
+			st.q = st.q[1:]
+		}
 	}
 }
 
@@ -559,15 +662,19 @@ func (st *Stream) drain() {
 		c := st.q[0]
 		st.mu.Unlock()
 		n, err := st.sink.Write(c.bytes())
-		st.mu.Lock()
-		st.q[0] = chunk{}
-		st.q = st.q[1:]
-		st.mu.Unlock()
-		PutBuffer(c.buf)
 		if err != nil {
-			st.endSink(err)
+			st.endSink(err) // the loop then releases the queue
 			continue
 		}
+		st.mu.Lock()
+		// The receive loop may have added to this chunk meanwhile.
+		st.q[0].off += n
+		if st.q[0].off == st.q[0].end {
+			PutBuffer(c.buf)
+			st.q[0] = chunk{}
+			st.q = st.q[1:]
+		}
+		st.mu.Unlock()
 		st.consume(n)
 	}
 }
@@ -624,7 +731,7 @@ func (st *Stream) consume(n int) {
 	st.consumed = 0
 	st.recvAvail += delta
 	st.mu.Unlock()
-	st.s.queueCtl(ctlFrame{st: st, typ: typeWindowUpdate, id: st.id, length: delta})
+	st.s.queueStreamCtl(st, delta, false)
 }
 
 // SetReadDeadline bounds Read; the zero time means none.
