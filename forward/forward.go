@@ -130,8 +130,7 @@ type Client struct {
 	startErr  error
 	link      *link
 
-	reconnects  atomic.Int64
-	failedDials atomic.Int64
+	reconnects atomic.Int64
 
 	mu       sync.Mutex
 	stopped  bool
@@ -517,31 +516,30 @@ func (c *Client) Shutdown(ctx context.Context) error {
 }
 
 // stateChanged is the link's callback.
-func (c *Client) stateChanged(state State, err error) {
-	if state == StateReconnecting {
-		c.logReconnecting(err)
-	} else if c.reconnects.Add(1) == 1 {
+func (c *Client) stateChanged(state State, err error, attempt int) {
+	switch {
+	case state == StateReconnecting:
+		c.logReconnecting(err, attempt)
+	case c.reconnects.Add(1) == 1:
 		// The first connection is what the user asked for; only say so in
 		// debug logs, so that a failing command prints just its error.
 		c.log.Debug("tunnel up", "gateway", c.opts.Gateway)
-	} else {
+	default:
 		c.log.Info("tunnel up again", "gateway", c.opts.Gateway)
 	}
 	c.emit(Event{State: state, Err: err, Results: c.Results()})
 }
 
-// logReconnecting says once that the tunnel is down, then every tenth failed
+// logReconnecting says once why the tunnel is down, then every tenth failed
 // attempt why it is still down, so a long outage does not flood the log.
-func (c *Client) logReconnecting(err error) {
-	if err == nil {
-		c.failedDials.Store(0)
-		c.log.Warn("tunnel down, reconnecting; local ports stay open")
-		return
-	}
-	if n := c.failedDials.Add(1); n%10 == 0 {
-		c.log.Info("still reconnecting", "attempts", n, "err", err)
-	} else {
-		c.log.Debug("reconnect failed", "attempt", n, "err", err)
+func (c *Client) logReconnecting(err error, attempt int) {
+	switch {
+	case attempt == 0:
+		c.log.Warn("tunnel down, reconnecting; local ports stay open", "cause", err)
+	case attempt%10 == 0:
+		c.log.Info("still reconnecting", "attempts", attempt, "err", err)
+	default:
+		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
 	}
 }
 

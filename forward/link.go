@@ -27,20 +27,23 @@ var ErrTunnelDown = errors.New("forward: tunnel to the gateway is down")
 // session ends, until closed. Local listeners never notice a reconnect
 // except as a short wait in session.
 type link struct {
-	dial    func(ctx context.Context) (*tunnel.Session, error)
-	onState func(state State, err error)
+	dial func(ctx context.Context) (*tunnel.Session, error)
+	// onState reports a change: attempt 0 of StateReconnecting is the drop
+	// itself, with its cause; attempt n >= 1 is the n-th failed redial.
+	onState func(state State, err error, attempt int)
 	onUp    func(s *tunnel.Session) // after every reconnect, with the new catalog
 
-	mu      sync.Mutex
-	cur     *tunnel.Session
-	ready   chan struct{} // closed while cur is set
-	started bool          // start was called: done will be closed
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the link has let go of its sessions
+	mu        sync.Mutex
+	cur       *tunnel.Session
+	ready     chan struct{}     // closed while cur is set
+	started   bool              // start was called: done will be closed
+	departing []*tunnel.Session // gone away but maybe still carrying streams
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the link has let go of its sessions
 }
 
-func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error), onUp func(*tunnel.Session)) *link {
+func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error, int), onUp func(*tunnel.Session)) *link {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &link{dial: dial, onState: onState, onUp: onUp, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
@@ -71,7 +74,7 @@ func (l *link) start(ctx context.Context) error {
 		return err
 	}
 	l.set(s)
-	l.onState(StateConnected, nil)
+	l.onState(StateConnected, nil, 0)
 	go l.keepUp(s)
 	return nil
 }
@@ -131,26 +134,65 @@ func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session
 	}
 }
 
-// keepUp watches the session and reconnects after it ends.
+// keepUp watches the session and moves to a new one when it ends or when
+// the gateway announces it is going away (a restart): streams already open
+// on a departing session finish there while new ones use the next session.
 func (l *link) keepUp(s *tunnel.Session) {
 	defer close(l.done)
+	defer l.closeDeparting()
 	for {
 		select {
-		case <-s.Done():
+		case <-s.GoingAway():
 		case <-l.ctx.Done():
 			s.Close()
 			return
 		}
+		l.depart(s)
 		l.set(nil)
-		l.onState(StateReconnecting, nil)
+		l.onState(StateReconnecting, downCause(s), 0)
 		next, ok := l.redial()
 		if !ok {
 			return
 		}
 		l.set(next)
-		l.onState(StateConnected, nil)
+		l.onState(StateConnected, nil, 0)
 		l.onUp(next)
 		s = next
+	}
+}
+
+// errGoingAway is the cause of a drop the gateway announced.
+var errGoingAway = errors.New("the gateway is shutting down")
+
+func downCause(s *tunnel.Session) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return errGoingAway
+}
+
+// depart keeps s, which may still carry streams, to close when the link does.
+func (l *link) depart(s *tunnel.Session) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kept := l.departing[:0]
+	for _, d := range l.departing {
+		select {
+		case <-d.Done():
+		default:
+			kept = append(kept, d)
+		}
+	}
+	l.departing = append(kept, s)
+}
+
+func (l *link) closeDeparting() {
+	l.mu.Lock()
+	departing := l.departing
+	l.departing = nil
+	l.mu.Unlock()
+	for _, d := range departing {
+		d.Close()
 	}
 }
 
@@ -171,7 +213,7 @@ func (l *link) redial() (*tunnel.Session, bool) {
 		if l.ctx.Err() != nil {
 			return nil, false
 		}
-		l.onState(StateReconnecting, err)
+		l.onState(StateReconnecting, err, attempt+1)
 	}
 }
 

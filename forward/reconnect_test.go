@@ -2,6 +2,7 @@ package forward_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,4 +164,60 @@ func hasID(rs []forward.Result, id string) bool {
 		}
 	}
 	return false
+}
+
+// A gateway restarted with a drain (GoAway) does not cut open connections:
+// they finish on the old session while new ones go through the new gateway.
+func TestGatewayDrainKeepsOpenConnections(t *testing.T) {
+	cat := shopCatalog(t)
+	env := startGateway(t, cat)
+	var ch chan forward.Event
+	client := newClient(t, env, func(o *forward.Options) { ch = events(o) })
+	db, err := client.ForwardAddon(context.Background(), "shop", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := net.Dial("tcp", addrOf(db[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	open.SetDeadline(time.Now().Add(20 * time.Second))
+	echoLine := func(msg string) {
+		t.Helper()
+		if _, err := open.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(open, buf); err != nil || string(buf) != msg {
+			t.Fatalf("open connection: %q, %v", buf, err)
+		}
+	}
+	echoLine("before")
+
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		drained <- env.Drain(ctx)
+	}()
+	e := waitFor(t, ch, "reconnecting after GoAway", func(e forward.Event) bool { return e.State == forward.StateReconnecting })
+	if e.Err == nil {
+		t.Fatal("no cause given for the drop")
+	}
+	if err := env.Restart(cat); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "connected to the new gateway", func(e forward.Event) bool { return e.State == forward.StateConnected })
+	echoRoundTrip(t, addrOf(db[0]), "through the new gateway")
+	echoLine("still on the old session")
+	open.Close()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("old gateway did not finish draining after its last stream closed")
+	}
 }

@@ -145,6 +145,10 @@ func (e *Env) serve(ln net.Listener) {
 	}()
 }
 
+// Drain shuts the gateway down gracefully: clients are told it is going away
+// and open streams may finish until ctx ends.
+func (e *Env) Drain(ctx context.Context) error { return e.gw.Shutdown(ctx) }
+
 // Stop stops the gateway at once, cutting every session, as a crash would.
 func (e *Env) Stop() {
 	ctx, cancel := context.WithCancel(context.Background())
