@@ -73,9 +73,11 @@ func TestDeadLinkDetectedInNamespace(t *testing.T) {
 	// Keep the link dead for the rest of dropFor.
 	timer := time.NewTimer(time.Until(dropStart.Add(dropFor)))
 	<-timer.C
-	fw.restore(t)
+	// Packets may flow again as soon as the first rule goes, so the client
+	// can reconnect while restore is still running: count from its start.
 	dropEnd := time.Now()
 	tr.setMark(dropEnd)
+	fw.restore(t)
 
 	up, ok := events.waitFor(forward.StateConnected, dropEnd, maxReconnection)
 	if !ok {
