@@ -10,31 +10,22 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/testservers"
 )
 
 // startResetter runs a TCP server that reads one byte and then resets the
 // connection (SO_LINGER 0), as a crashing or refusing server does.
 func startResetter(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.Serve(func(c *net.TCPConn) {
+		c.Read(make([]byte, 1))
+		c.SetLinger(0)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.Read(make([]byte, 1))
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 // A reset from the target reaches the local client as a reset, not as a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/testservers"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -75,21 +76,12 @@ func (f *gatewayFixture) dial(t *testing.T, token string) (*tunnel.Session, erro
 }
 
 func echoServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 func TestGatewayDialsOnlyCatalogTargets(t *testing.T) {
@@ -206,22 +198,12 @@ func TestOldTLSRefused(t *testing.T) {
 
 // namedServer answers every connection with its name and closes.
 func namedServer(t *testing.T, name string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.Serve(func(c *net.TCPConn) { io.WriteString(c, name) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, name)
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 func TestTargetsRoundRobinWithFailover(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/internal/testservers"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -136,21 +137,12 @@ func newForwarder(t testing.TB, target string) *forwarder {
 
 // serve runs a target whose connections are handled by h.
 func serve(t testing.TB, h func(c *net.TCPConn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.Serve(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); h(c.(*net.TCPConn)) }()
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 func echoOnce(c *net.TCPConn) {

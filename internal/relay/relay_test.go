@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
+	"github.com/fwd-dev/fwd/internal/testservers"
 )
 
 // tunnel is a forward through a mux session over real TLS: connections to
@@ -98,21 +99,12 @@ func newTunnel(t testing.TB, target string, idle time.Duration) *tunnel {
 
 // listen runs serve for each connection to a new loopback listener.
 func listen(t testing.TB, serve func(*net.TCPConn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := testservers.Serve(serve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c.(*net.TCPConn))
-		}
-	}()
-	return ln.Addr().String()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Addr
 }
 
 func echoServer(c *net.TCPConn) {

@@ -52,9 +52,9 @@ func listenLoopback() (net.Listener, error) {
 	return ln, nil
 }
 
-// serveConns runs handle on each accepted connection, in its own goroutine,
-// and closes the connection after it.
-func serveConns(handle func(*net.TCPConn)) (*GoServer, error) {
+// Serve starts a TCP server on 127.0.0.1 that runs handle on each accepted
+// connection, in its own goroutine, and closes the connection after it.
+func Serve(handle func(*net.TCPConn)) (*GoServer, error) {
 	ln, err := listenLoopback()
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func serveConns(handle func(*net.TCPConn)) (*GoServer, error) {
 // StartEcho starts a TCP server that sends back whatever it receives and
 // half-closes when the client does.
 func StartEcho() (*GoServer, error) {
-	return serveConns(func(c *net.TCPConn) {
+	return Serve(func(c *net.TCPConn) {
 		io.Copy(c, c)
 		c.CloseWrite()
 	})
@@ -99,7 +99,7 @@ func StartEcho() (*GoServer, error) {
 // StartHashSink starts a TCP server that reads until the client half-closes,
 // then writes the SHA-256 of everything it read as 64 hex digits and closes.
 func StartHashSink() (*GoServer, error) {
-	return serveConns(func(c *net.TCPConn) {
+	return Serve(func(c *net.TCPConn) {
 		h := sha256.New()
 		if _, err := io.Copy(h, c); err != nil {
 			return
@@ -119,7 +119,7 @@ func HashSourceRequest(seed uint64, n int64) []byte {
 // n bytes of PRNG(seed), then the SHA-256 of what it sent as 64 hex digits,
 // and closes.
 func StartHashSource() (*GoServer, error) {
-	return serveConns(func(c *net.TCPConn) {
+	return Serve(func(c *net.TCPConn) {
 		var req [16]byte
 		if _, err := io.ReadFull(c, req[:]); err != nil {
 			return
