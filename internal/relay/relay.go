@@ -186,10 +186,7 @@ func (p *pipe) copied() error {
 // returns the error that ended the copy, nil after a clean EOF.
 func (p *pipe) readTo(dst, src Conn) error {
 	hw, _ := dst.(headroomWriter)
-	var rc syscall.RawConn
-	if sc, ok := src.(syscall.Conn); ok {
-		rc, _ = sc.SyscallConn()
-	}
+	rc := rawConn(src)
 	var held *[]byte // only when src cannot be waited on without a buffer
 	defer func() {
 		if held != nil {
@@ -254,10 +251,7 @@ func (p *pipe) readTo(dst, src Conn) error {
 // opening then rides with it; with nothing ready it sends the opening alone.
 // An end of src is left for readTo to find again.
 func (p *pipe) first(dst, src Conn, f flusher) error {
-	var rc syscall.RawConn
-	if sc, ok := src.(syscall.Conn); ok {
-		rc, _ = sc.SyscallConn()
-	}
+	rc := rawConn(src)
 	if rc == nil {
 		return f.Flush()
 	}
@@ -268,18 +262,13 @@ func (p *pipe) first(dst, src Conn, f flusher) error {
 	)
 	err := rc.Read(func(fd uintptr) bool {
 		bp = mux.GetBuffer(mux.MaxBuffer)
-		for {
-			n, rerr = syscall.Read(int(fd), (*bp)[mux.HeaderSize:mux.MaxBuffer])
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
+		n, rerr = sysRead(fd, (*bp)[mux.HeaderSize:mux.MaxBuffer])
 		return true // never wait
 	})
 	if bp != nil {
 		defer mux.PutBuffer(bp)
 	}
-	if err == nil && rerr != nil && rerr != syscall.EAGAIN {
+	if err == nil && rerr != nil && !wouldBlock(rerr) {
 		err = os.NewSyscallError("read", rerr)
 	}
 	if err != nil {
@@ -311,13 +300,8 @@ func readRaw(rc syscall.RawConn) (*[]byte, int, error) {
 		if bp == nil {
 			bp = mux.GetBuffer(mux.MaxBuffer)
 		}
-		for {
-			n, rerr = syscall.Read(int(fd), (*bp)[mux.HeaderSize:mux.MaxBuffer])
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
+		n, rerr = sysRead(fd, (*bp)[mux.HeaderSize:mux.MaxBuffer])
+		if wouldBlock(rerr) {
 			// Nothing yet: give the buffer back before waiting.
 			mux.PutBuffer(bp)
 			bp = nil
@@ -346,9 +330,7 @@ type sink struct {
 
 func newSink(c Conn, p *pipe) *sink {
 	s := &sink{c: c, p: p}
-	if sc, ok := c.(syscall.Conn); ok {
-		s.rc, _ = sc.SyscallConn()
-	}
+	s.rc = rawConn(c)
 	return s
 }
 
@@ -363,12 +345,7 @@ func (s *sink) TryWrite(b []byte) (int, error) {
 		werr error
 	)
 	err := s.rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
+		n, werr = sysWrite(fd, b)
 		return true
 	})
 	if n < 0 {
@@ -377,7 +354,7 @@ func (s *sink) TryWrite(b []byte) (int, error) {
 	switch {
 	case err != nil:
 		return 0, err
-	case werr == syscall.EAGAIN:
+	case wouldBlock(werr):
 		return 0, nil
 	case werr != nil:
 		return 0, os.NewSyscallError("write", werr)
