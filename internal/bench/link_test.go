@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -66,37 +63,7 @@ func TestLinkRoundTripAndBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(50 * time.Second))
-	data := make([]byte, 8<<20)
-	rand.Read(data)
-	sent := append([]byte{ModeEcho}, data...)
-	want := sha256.Sum256(sent)
-	werr := make(chan error, 1)
-	go func() {
-		for rest := sent; len(rest) > 0; {
-			n := min(len(rest), 100_003)
-			if _, err := c.Write(rest[:n]); err != nil {
-				werr <- err
-				return
-			}
-			rest = rest[n:]
-		}
-		werr <- c.(*ctxConn).CloseWrite()
-	}()
-	h := sha256.New()
-	n, err := io.Copy(h, c)
-	if err != nil {
-		t.Fatalf("read after %d bytes: %v", n, err)
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(len(sent)) {
-		t.Fatalf("got %d bytes back, sent %d", n, len(sent))
-	}
-	if [32]byte(h.Sum(nil)) != want {
-		t.Fatal("bytes changed across the link: SHA-256 differs")
-	}
+	checkEchoIntact(t, c, 50*time.Second, "across the link")
 	fw, dropped, refused := l.Stats()
 	t.Logf("RTT min %v, median %v; %d packets forwarded, %d dropped, %d refused", rtts[0], Percentile(rtts, 50), fw, dropped, refused)
 }
