@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/testservers"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -188,9 +190,8 @@ func TestDialFailureClosesOnlyThatConnection(t *testing.T) {
 	cat.Projects[0].Services = append(cat.Projects[0].Services,
 		service("shop", "down", tcpPort("http", 18083, catalog.HTTP, closedAddr(t))))
 	env := startGateway(t, cat)
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	client := newClient(t, env, func(o *forward.Options) { o.Logger = lockedLogger(&logs, &mu) })
+	logs := &testservers.SyncBuffer{}
+	client := newClient(t, env, func(o *forward.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	results, err := client.ForwardProject(context.Background(), "shop")
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +221,7 @@ func TestDialFailureClosesOnlyThatConnection(t *testing.T) {
 	echoRoundTrip(t, addrOf(db), "still up")
 	// The line is logged as the connection is torn down, so allow it a moment.
 	want := "shop/down http: gateway could not connect to target: connection refused"
-	logged := func() bool { mu.Lock(); defer mu.Unlock(); return strings.Contains(logs.String(), want) }
+	logged := func() bool { return strings.Contains(logs.String(), want) }
 	for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}

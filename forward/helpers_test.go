@@ -1,7 +1,6 @@
 package forward_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -150,19 +148,3 @@ func httpGet(t testing.TB, url string) string {
 }
 
 func sum(b []byte) [32]byte { return sha256.Sum256(b) }
-
-// lockedLogger logs into buf, which tests read under mu.
-func lockedLogger(buf *bytes.Buffer, mu *sync.Mutex) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{buf, mu}, nil))
-}
-
-type lockedWriter struct {
-	buf *bytes.Buffer
-	mu  *sync.Mutex
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}

@@ -53,7 +53,7 @@ type running struct {
 	cancel context.CancelFunc
 	lines  *bufio.Scanner
 	done   chan int
-	stderr *syncBuffer
+	stderr *testservers.SyncBuffer
 	drain  sync.Once
 }
 
@@ -68,7 +68,7 @@ func startFwd(t *testing.T, args ...string) (*running, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{cancel: cancel, lines: bufio.NewScanner(pr), done: make(chan int, 1), stderr: &syncBuffer{}}
+	r := &running{cancel: cancel, lines: bufio.NewScanner(pr), done: make(chan int, 1), stderr: &testservers.SyncBuffer{}}
 	go func() {
 		code := run(ctx, args, streams{In: strings.NewReader(""), Out: pw, Err: r.stderr})
 		pw.Close()
@@ -98,23 +98,6 @@ func (r *running) stop() int {
 	case <-time.After(30 * time.Second):
 		return -1
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testGateway runs an in-process gateway for project shop (service api with

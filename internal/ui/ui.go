@@ -21,8 +21,7 @@ func Styled(w io.Writer) bool {
 	if _, set := os.LookupEnv("NO_COLOR"); set {
 		return false
 	}
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return IsTerminal(w)
 }
 
 // IsTerminal reports whether w is a terminal, styled or not.

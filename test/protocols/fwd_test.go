@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,25 +63,6 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// syncBuffer collects logs from fwd's goroutines; the test prints them only
-// if it fails, and never after it has ended.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // port is one port of the resource a test forwards.
 type port struct {
 	name   string
@@ -109,7 +89,7 @@ func fwdTo(t testing.TB, name string, ports ...port) map[string]forwarded {
 	}
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: project, Addons: []catalog.Resource{res}}}}
 
-	logs := &syncBuffer{}
+	logs := &testservers.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gw, err := demo.NewGateway(cat, logger.With("side", "gateway"))
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/internal/testservers"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -86,29 +87,11 @@ func runEchoHelper() int {
 	}
 }
 
-// syncBuffer collects output from other goroutines and processes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a process the test started. It is killed when the test ends.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testservers.SyncBuffer
 	lines  chan string   // stdout, line by line; closed at EOF
 	done   chan struct{} // closed when the process has been waited for
 	err    error         // Wait's result, once done is closed
@@ -118,7 +101,7 @@ type proc struct {
 // and shown if the test fails.
 func startProc(t testing.TB, name string, env []string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, stderr: &syncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
+	p := &proc{name: name, stderr: &testservers.SyncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
@@ -306,7 +289,7 @@ func startGateway(t testing.TB, cfg, listen, netns string) *gateway {
 // shown if the test fails.
 func newClient(t testing.TB, gatewayAddr, fingerprint string, tok token, onEvent func(forward.Event)) *forward.Client {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testservers.SyncBuffer{}
 	c, err := forward.New(forward.Options{
 		Gateway:       gatewayAddr,
 		Token:         tok.Token,
