@@ -92,9 +92,6 @@ func newStream(s *Session, id uint32) *Stream {
 	}
 }
 
-// StreamID returns the stream's id.
-func (st *Stream) StreamID() uint32 { return st.id }
-
 // Session returns the session the stream belongs to.
 func (st *Stream) Session() *Session { return st.s }
 
