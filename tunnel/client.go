@@ -175,6 +175,10 @@ func (s *Session) Close() error {
 // NumStreams is the number of open streams, the control stream included.
 func (s *Session) NumStreams() int { return s.mux.NumStreams() }
 
+// RTT is the smoothed round trip to the gateway, measured by keepalive
+// pings; zero until the first answer.
+func (s *Session) RTT() time.Duration { return s.mux.RTT() }
+
 // Open starts a stream to t and returns at once, without waiting for the
 // gateway: the caller may write right away. The stream header is held back
 // until the stream's first Write, so that it rides in one frame with the

@@ -131,8 +131,24 @@ func newForwarder(t testing.TB, target string) *forwarder {
 			}()
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // the sessions' first pings
+	f.settle(t)
 	return f
+}
+
+// settle waits for the sessions' first pings to be answered: until neither
+// end has written for 200 ms. The next pings are a keepalive interval away,
+// so frame counts taken after this see only the test's own frames.
+func (f *forwarder) settle(t testing.TB) {
+	t.Helper()
+	last := [2]int64{-1, -1}
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		now := [2]int64{f.cw.Load(), f.gw.Load()}
+		if now == last && f.sess.RTT() > 0 {
+			return
+		}
+		last = now
+	}
+	t.Fatal("the sessions' first pings never settled")
 }
 
 // serve runs a target whose connections are handled by h.

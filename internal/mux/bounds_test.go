@@ -287,3 +287,28 @@ func TestSessionErrKeepsCause(t *testing.T) {
 		t.Fatalf("AcceptStream: %v", err)
 	}
 }
+
+// TestKeepAliveBusyLinkStaysUp answers no ping but keeps frames coming, as a
+// link whose answers sit behind bulk data does: the session must stay up
+// while frames arrive, and end once they stop.
+func TestKeepAliveBusyLinkStaysUp(t *testing.T) {
+	s, peer := rawPeer(t, &Config{KeepAliveInterval: 50 * time.Millisecond, KeepAliveTimeout: 100 * time.Millisecond})
+	go io.Copy(io.Discard, peer)
+	for i := range 150 { // 1.5 s of traffic: past the first ping's 1 s and several keepalive timeouts
+		if _, err := peer.Write(frame(typePing, flagSYN, 0, uint32(i))); err != nil {
+			t.Fatalf("session ended while frames arrived: %v", s.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.IsClosed() {
+		t.Fatalf("session ended while frames arrived: %v", s.Err())
+	}
+	select {
+	case <-s.CloseChan():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session still up with nothing arriving and no ping answered")
+	}
+	if !errors.Is(s.Err(), ErrKeepAlive) {
+		t.Fatalf("session ended with %v, want ErrKeepAlive", s.Err())
+	}
+}

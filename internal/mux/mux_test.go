@@ -292,11 +292,13 @@ func TestSessionWindowCap(t *testing.T) {
 // within interval + timeout.
 func TestKeepAliveNoticesDeadLink(t *testing.T) {
 	var frozen *freezer
-	cs, _ := sessions(t, &Config{KeepAliveInterval: 100 * time.Millisecond}, func(addr string) string {
+	// The timeout leaves room for a loaded CI machine under the race
+	// detector; a live link must never trip it.
+	cs, _ := sessions(t, &Config{KeepAliveInterval: 100 * time.Millisecond, KeepAliveTimeout: 500 * time.Millisecond}, func(addr string) string {
 		frozen = newFreezer(t, addr)
 		return frozen.addr
 	})
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a few pings answered
 	if cs.IsClosed() {
 		t.Fatal("session ended on a live link")
 	}

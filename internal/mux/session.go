@@ -113,6 +113,9 @@ type Session struct {
 	pingID   atomic.Uint32
 	pingSent atomic.Int64
 	pong     chan uint32
+	// framesIn counts frames received; keepalive reads it to tell a busy
+	// link (a pong queued behind bulk data) from a dead one.
+	framesIn atomic.Uint64
 	extra    atomic.Int64 // window granted beyond initialWindow, all streams
 }
 
@@ -451,6 +454,10 @@ func (s *Session) keepAlive() {
 
 // ping sends a ping and waits up to timeout for its answer, recording the
 // round trip. It reports whether the answer came (or the session ended).
+// While other frames keep arriving the link is alive, so the wait goes on a
+// timeout at a time: on a saturated link, or a loaded machine, the answer
+// can sit behind seconds of bulk data. Only a timeout with nothing received
+// at all fails.
 func (s *Session) ping(timeout time.Duration) bool {
 	id := s.pingID.Add(1)
 	s.pingSent.Store(time.Now().UnixNano())
@@ -460,6 +467,7 @@ func (s *Session) ping(timeout time.Duration) bool {
 	s.wakeCtl()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	seen := s.framesIn.Load()
 	for {
 		select {
 		case got := <-s.pong:
@@ -467,7 +475,12 @@ func (s *Session) ping(timeout time.Duration) bool {
 				return true
 			}
 		case <-timer.C:
-			return false
+			now := s.framesIn.Load()
+			if now == seen {
+				return false
+			}
+			seen = now
+			timer.Reset(timeout)
 		case <-s.done:
 			return true
 		}
@@ -504,6 +517,7 @@ func (s *Session) recvLoop() {
 			s.closeWith(readError(err))
 			return
 		}
+		s.framesIn.Add(1)
 		if hdr[0] != protoVersion {
 			s.closeWith(fmt.Errorf("%w: version %d", ErrProtocol, hdr[0]))
 			return
