@@ -119,6 +119,10 @@ type Session struct {
 	extra    atomic.Int64 // window granted beyond initialWindow, all streams
 }
 
+// busyPingTimeouts is how many timeouts a ping may wait for its answer while
+// other frames keep arriving.
+const busyPingTimeouts = 5
+
 // ctlSlack is how many control entries may be pending beyond one per open
 // stream (resets of streams already forgotten, refused streams).
 const ctlSlack = 1024
@@ -433,7 +437,7 @@ func (s *Session) ctlLoop() {
 // keepAlive measures the round trip at once, then pings every interval and
 // ends the session when a ping goes unanswered.
 func (s *Session) keepAlive() {
-	s.ping(time.Second)
+	s.ping(time.Second, 1)
 	if s.cfg.KeepAliveInterval <= 0 {
 		return
 	}
@@ -445,7 +449,7 @@ func (s *Session) keepAlive() {
 		case <-s.done:
 			return
 		}
-		if !s.ping(s.cfg.KeepAliveTimeout) {
+		if !s.ping(s.cfg.KeepAliveTimeout, busyPingTimeouts) {
 			s.closeWith(ErrKeepAlive)
 			return
 		}
@@ -455,10 +459,11 @@ func (s *Session) keepAlive() {
 // ping sends a ping and waits up to timeout for its answer, recording the
 // round trip. It reports whether the answer came (or the session ended).
 // While other frames keep arriving the link is alive, so the wait goes on a
-// timeout at a time: on a saturated link, or a loaded machine, the answer
-// can sit behind seconds of bulk data. Only a timeout with nothing received
-// at all fails.
-func (s *Session) ping(timeout time.Duration) bool {
+// timeout at a time, up to maxWaits: on a saturated link, or a
+// loaded machine, the answer can sit behind seconds of bulk data. A timeout
+// with nothing received at all fails, and so does a peer that keeps sending
+// but never answers.
+func (s *Session) ping(timeout time.Duration, maxWaits int) bool {
 	id := s.pingID.Add(1)
 	s.pingSent.Store(time.Now().UnixNano())
 	s.ctlMu.Lock()
@@ -468,7 +473,7 @@ func (s *Session) ping(timeout time.Duration) bool {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	seen := s.framesIn.Load()
-	for {
+	for waits := 1; ; {
 		select {
 		case got := <-s.pong:
 			if got == id {
@@ -476,10 +481,11 @@ func (s *Session) ping(timeout time.Duration) bool {
 			}
 		case <-timer.C:
 			now := s.framesIn.Load()
-			if now == seen {
+			if now == seen || waits >= maxWaits {
 				return false
 			}
 			seen = now
+			waits++
 			timer.Reset(timeout)
 		case <-s.done:
 			return true
