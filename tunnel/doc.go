@@ -36,7 +36,9 @@
 //     round trip), up to 32 MiB per stream; the window granted above
 //     256 KiB per stream is capped at 256 MiB per session.
 //   - Each end pings every 5 s and ends the session when a ping is not
-//     answered within 5 s.
+//     answered within 5 s and nothing else arrived meanwhile. While other
+//     frames keep arriving (an answer queued behind bulk data) the wait
+//     goes on, up to 25 s in all.
 //   - What a stream buffers is bounded by its window, however the peer
 //     cuts its frames (small frames are packed together), and the control
 //     frames an end owes are bounded too (only the latest ping answer,

@@ -22,7 +22,8 @@ const (
 
 	// KeepAliveInterval and KeepAliveTimeout bound how long a dead link,
 	// one that silently drops every packet, goes unnoticed: a ping every
-	// 5 s that must be answered within 5 s.
+	// 5 s that must be answered within 5 s (up to 25 s while other frames
+	// keep arriving).
 	KeepAliveInterval = 5 * time.Second
 	KeepAliveTimeout  = 5 * time.Second
 )
