@@ -34,7 +34,9 @@
 // Each change is a read-modify-write under an exclusive advisory lock on
 // a lock file beside the hosts file (".hosts.fwd.lock"; flock on Unix,
 // LockFileEx on Windows) and a mutex of the File, so concurrent writers in
-// any number of processes never lose each other's blocks. The new content
+// any number of processes never lose each other's blocks. A holder keeps
+// the lock for milliseconds; a writer that waits over 10 s (the holder is a
+// stopped process) gives up with ErrLockBusy naming the lock file. The new content
 // goes to a temporary file in the same directory, is synced, gets the hosts
 // file's mode (and, as root, its owner) and is renamed over the hosts file,
 // so readers and crashes see the old file or the new one, never a mix.

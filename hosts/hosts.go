@@ -28,6 +28,9 @@ func wrapWriteErr(err error) error {
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return &notWritableError{err}
 	}
+	if errors.Is(err, ErrLockBusy) {
+		return err // already says "hosts:" and what to do
+	}
 	return fmt.Errorf("hosts: %w", err)
 }
 

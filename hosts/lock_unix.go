@@ -9,28 +9,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes an flock on path, exclusive for writers and shared for
-// readers, and returns the function that releases it. flock belongs to the
-// open file, so it also excludes other File values in this process, and
-// the kernel drops it when a holder dies, even by SIGKILL.
-func lockFile(path string, exclusive bool) (unlock func(), err error) {
-	flag, how := os.O_RDONLY, unix.LOCK_SH
+// tryLock takes an flock on f without waiting and reports whether it got
+// it. flock belongs to the open file, so it also excludes other File
+// values in this process.
+func tryLock(f *os.File, exclusive bool) (bool, error) {
+	how := unix.LOCK_SH
 	if exclusive {
-		flag, how = os.O_RDWR|os.O_CREATE, unix.LOCK_EX
-	}
-	f, err := os.OpenFile(path, flag, 0o644)
-	if err != nil {
-		return nil, err
+		how = unix.LOCK_EX
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if !errors.Is(err, unix.EINTR) {
-			break
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		case !errors.Is(err, unix.EINTR):
+			return false, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 		}
 	}
-	if err != nil {
-		f.Close()
-		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
-	}
-	return func() { f.Close() }, nil
 }
+
+// unlockFile is a no-op: closing f releases its flock.
+func unlockFile(*os.File) {}

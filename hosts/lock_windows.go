@@ -1,32 +1,33 @@
 package hosts
 
 import (
+	"errors"
 	"math"
 	"os"
 
 	"golang.org/x/sys/windows"
 )
 
-// lockFile takes a LockFileEx lock on path, exclusive for writers and
-// shared for readers, and returns the function that releases it. Windows
-// drops the lock when the holder's handle closes, also when it dies.
-func lockFile(path string, exclusive bool) (unlock func(), err error) {
-	flag, how := os.O_RDONLY, uint32(0)
+// tryLock takes a LockFileEx lock on all of f without waiting and reports
+// whether it got it.
+func tryLock(f *os.File, exclusive bool) (bool, error) {
+	how := uint32(windows.LOCKFILE_FAIL_IMMEDIATELY)
 	if exclusive {
-		flag, how = os.O_RDWR|os.O_CREATE, windows.LOCKFILE_EXCLUSIVE_LOCK
+		how |= windows.LOCKFILE_EXCLUSIVE_LOCK
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
-	if err != nil {
-		return nil, err
+	err := windows.LockFileEx(windows.Handle(f.Fd()), how, 0, math.MaxUint32, math.MaxUint32, new(windows.Overlapped))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, windows.ERROR_LOCK_VIOLATION):
+		return false, nil
+	default:
+		return false, &os.PathError{Op: "LockFileEx", Path: f.Name(), Err: err}
 	}
-	h := windows.Handle(f.Fd())
-	ol := new(windows.Overlapped)
-	if err := windows.LockFileEx(h, how, 0, math.MaxUint32, math.MaxUint32, ol); err != nil {
-		f.Close()
-		return nil, &os.PathError{Op: "LockFileEx", Path: path, Err: err}
-	}
-	return func() {
-		_ = windows.UnlockFileEx(h, 0, math.MaxUint32, math.MaxUint32, ol)
-		f.Close()
-	}, nil
+}
+
+// unlockFile releases the lock before the handle closes: Windows releases
+// a closed handle's locks only eventually.
+func unlockFile(f *os.File) {
+	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, math.MaxUint32, math.MaxUint32, new(windows.Overlapped))
 }

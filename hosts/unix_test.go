@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestPermissionDenied: the CLI tells "run with sudo" from other failures
@@ -62,4 +63,34 @@ func TestKeepsModeAndOwner(t *testing.T) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && asRoot && (st.Uid != 12345 || st.Gid != 23456) {
 		t.Fatalf("owner %d:%d, want 12345:23456", st.Uid, st.Gid)
 	}
+}
+
+// TestLockHeldTooLong: a holder that keeps the lock (a stopped fwd) makes a
+// writer give up with ErrLockBusy after lockWait, leaving the file as it
+// was, instead of hanging; listing goes on without the lock.
+func TestLockHeldTooLong(t *testing.T) {
+	orig := readFixture(t, "basic.hosts")
+	path := writeHosts(t, orig)
+	before := stat(t, path)
+	unlock, err := lockFile(lockPath(path), true)
+	must(t, err)
+	defer func(old time.Duration) { lockWait = old }(lockWait)
+	lockWait = 200 * time.Millisecond
+
+	err = New(path).Set(newOwner(), entriesA)
+	if !errors.Is(err, ErrLockBusy) || !strings.Contains(err.Error(), lockPath(path)) {
+		t.Fatalf("Set with the lock held = %v, want ErrLockBusy naming the lock file", err)
+	}
+	if strings.Contains(err.Error(), "hosts: hosts:") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %q is not one clean line", err)
+	}
+	checkUntouched(t, path, orig, before)
+	if blocks, err := New(path).Blocks(); err != nil || len(blocks) != 0 {
+		t.Fatalf("Blocks with the lock held = %v, %v", blocks, err)
+	}
+
+	unlock()
+	o := newOwner()
+	must(t, New(path).Set(o, entriesA))
+	checkBlock(t, New(path), o, entriesA)
 }

@@ -1,0 +1,51 @@
+//go:build unix || windows
+
+package hosts
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrLockBusy is returned when another process has held the hosts lock for
+// longer than lockWait.
+var ErrLockBusy = errors.New("hosts: lock busy")
+
+// lockWait bounds the wait for another process's hosts lock. A holder keeps
+// it for one read or write, milliseconds, so a longer wait means a stopped
+// (Ctrl-Z) or hung holder: the user gets an error naming the lock file
+// rather than a fwd that hangs at start or exit.
+var lockWait = 10 * time.Second
+
+// lockFile takes the lock on path, exclusive for writers and shared for
+// readers, waiting up to lockWait, and returns the function that releases
+// it. The kernel drops the lock when a holder dies, even by SIGKILL.
+func lockFile(path string, exclusive bool) (unlock func(), err error) {
+	flag := os.O_RDONLY
+	if exclusive {
+		flag = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(lockWait)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		taken, err := tryLock(f, exclusive)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if taken {
+			return func() { unlockFile(f); f.Close() }, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("%w: another process has held %s for over %s; if it is a stopped fwd, resume or end it (fuser -v %s names it)",
+				ErrLockBusy, path, lockWait, path)
+		}
+		time.Sleep(delay)
+	}
+}
