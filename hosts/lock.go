@@ -31,8 +31,10 @@ func lockFile(path string, exclusive bool) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Polling, unlike a blocking flock, can be bounded. Its short cap keeps
+	// a long waiter from losing every turn to newcomers polling faster.
 	deadline := time.Now().Add(lockWait)
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		taken, err := tryLock(f, exclusive)
 		if err != nil {
 			f.Close()
