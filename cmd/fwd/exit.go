@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/tunnel"
 )
@@ -41,6 +42,8 @@ func explain(err error) (int, string) {
 		return exitAuth, err.Error()
 	case errors.Is(err, tunnel.ErrUnreachable):
 		return exitUnreachable, err.Error() + ": check --gateway (or FWD_GATEWAY) and that the gateway runs"
+	case errors.Is(err, hosts.ErrLockBusy):
+		return exitError, err.Error() // names the lock file; sudo would not help
 	case errors.Is(err, forward.ErrHostsFile):
 		return exitError, err.Error() + ": run with sudo, or add --skipHostnames to forward without hostnames"
 	case errors.As(err, new(*usageError)), errors.As(err, new(*config.Error)):

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,9 @@ entries of fwd processes that are still running are kept.`,
 func runHostsClean(o *hostsOptions, s streams) error {
 	f := hosts.New(o.hostsFile)
 	removed, err := f.Clean()
+	if errors.Is(err, hosts.ErrLockBusy) {
+		return err // it names the lock's holder to look for; sudo would not help
+	}
 	if err != nil {
 		return fmt.Errorf("%w: run with sudo to edit %s", err, f.Path())
 	}

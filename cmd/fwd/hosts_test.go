@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
 )
 
@@ -40,5 +42,26 @@ func TestHostsCleanRemovesOnlyDeadOwners(t *testing.T) {
 	}
 	if r := runFwd(t, nil, "hosts", "clean", "--hosts-file", path); r.code != 0 || !strings.Contains(r.out, "no stale fwd entries") {
 		t.Fatalf("second clean: %d %q", r.code, r.out)
+	}
+}
+
+// TestBusyLockAdviceIsNotSudo: a hosts lock held by another process is not
+// a permission problem, so neither the forward commands nor hosts clean may
+// tell the user to use sudo; the message names the lock instead.
+func TestBusyLockAdviceIsNotSudo(t *testing.T) {
+	busy := fmt.Errorf("%w: another process has held /etc/.hosts.fwd.lock for over 10s", hosts.ErrLockBusy)
+	for name, err := range map[string]error{
+		"forward":     fmt.Errorf("%w /etc/hosts: %w", forward.ErrHostsFile, busy),
+		"hosts clean": busy,
+	} {
+		code, msg := explain(err)
+		if code != exitError || strings.Contains(msg, "sudo") || !strings.Contains(msg, ".hosts.fwd.lock") {
+			t.Errorf("%s: explain = %d %q, want exit %d naming the lock without sudo advice", name, code, msg, exitError)
+		}
+	}
+	// The advice that does fit an unwritable file is kept.
+	unwritable := fmt.Errorf("%w /etc/hosts: permission denied", forward.ErrHostsFile)
+	if _, msg := explain(unwritable); !strings.Contains(msg, "sudo") {
+		t.Errorf("unwritable hosts file: %q lacks the sudo advice", msg)
 	}
 }
