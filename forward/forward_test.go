@@ -21,6 +21,7 @@ import (
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/demo"
 	"github.com/fwd-dev/fwd/internal/testservers"
 	"github.com/fwd-dev/fwd/tunnel"
 )
@@ -298,10 +299,17 @@ func TestWithForwardingStopsAfterFn(t *testing.T) {
 
 // Two hundred connections through one tunnel at once, each moving 1 MiB each
 // way, arrive intact. Under -short (the race run, 5-10x slower) each moves
-// 256 KiB: enough to interleave every stream, without a loaded CI machine
-// running into the gateway's 5 s dial timeout.
+// 256 KiB: enough to interleave every stream. Under the race detector with
+// another package beside it a gateway dial has been seen to wait 5 s for the
+// scheduler, so the dial timeout here is a minute: this test is about data.
 func TestConcurrentConnectionsIntact(t *testing.T) {
-	env := startGateway(t, shopCatalog(t))
+	limits := config.DefaultLimits()
+	limits.DialTimeout = time.Minute
+	env, err := demo.NewGatewayWithLimits(shopCatalog(t), limits, testLogger(t).With("side", "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
 	client := newClient(t, env, nil)
 	db, err := client.ForwardAddon(context.Background(), "shop", "db")
 	if err != nil {

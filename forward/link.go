@@ -13,10 +13,12 @@ import (
 
 // Backoff between reconnect attempts: the first retry is immediate, then
 // doubling from backoffBase up to backoffCap, each with up to 50% jitter so
-// that many clients cut off at once do not come back in lockstep.
+// that many clients cut off at once do not come back in lockstep. The cap
+// keeps the longest wait, plus a handshake, under 2 s: a restarted gateway
+// is in use again within 2 s of listening.
 const (
 	backoffBase = 250 * time.Millisecond
-	backoffCap  = 2 * time.Second
+	backoffCap  = 1500 * time.Millisecond
 )
 
 // ErrTunnelDown is returned to a local connection that waited for the tunnel

@@ -152,7 +152,7 @@ func TestConnectionGivesUpAfterConnectWait(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("read succeeded with no tunnel")
 	}
-	if waited := time.Since(start); waited > 3*time.Second {
+	if waited := time.Since(start); waited > 4*time.Second { // far below the 5 s read deadline
 		t.Fatalf("closed after %v, want about ConnectWait (300ms)", waited)
 	}
 }

@@ -70,18 +70,27 @@ func udpForward(t *testing.T, idle time.Duration) (forward.Result, func() int) {
 func udpAsk(t *testing.T, c net.Conn, p []byte) {
 	t.Helper()
 	buf := make([]byte, 65535)
+	wrong := -1 // size of a reply that was not p's echo
 	for try := 0; try < 5; try++ {
 		if _, err := c.Write(p); err != nil {
 			t.Fatal(err)
 		}
+		// A late echo of an earlier datagram (resent after a timeout) may
+		// come first: skip it and read on until this try's deadline.
 		c.SetReadDeadline(time.Now().Add(time.Second))
-		n, err := c.Read(buf)
-		if err == nil {
-			if !bytes.Equal(buf[:n], p) {
-				t.Fatalf("echo of %d bytes came back as %d different bytes", len(p), n)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				break
 			}
-			return
+			if bytes.Equal(buf[:n], p) {
+				return
+			}
+			wrong = n
 		}
+	}
+	if wrong >= 0 {
+		t.Fatalf("echo of %d bytes never came back; a reply of %d different bytes did", len(p), wrong)
 	}
 	t.Fatalf("no echo for a %d-byte datagram", len(p))
 }

@@ -208,11 +208,9 @@ func namedServer(t *testing.T, name string) string {
 
 func TestTargetsRoundRobinWithFailover(t *testing.T) {
 	f := newGateway(t, config.DefaultLimits())
-	down := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		defer ln.Close()
-		return ln.Addr().String()
-	}()
+	// Bound but not listening: refused, and no other test's Listen can
+	// take the port meanwhile.
+	down := boundNotListening(t)
 	svc := &f.gw.Config.Catalog.Projects[0].Services[0]
 	svc.Ports = append(svc.Ports, catalog.Port{Name: "rr", Port: 90, Protocol: catalog.TCP,
 		Targets: []string{namedServer(t, "a"), down, namedServer(t, "b")}})

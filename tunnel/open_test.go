@@ -54,14 +54,14 @@ type forwarder struct {
 	addr           string
 	sess           *tunnel.Session
 	cw, gw         atomic.Int64 // raw writes by client and gateway
-	hold           chan chan struct{}
+	hold           chan heldConn
 	errs           chan error // what each relay.Pipe returned
 	holdNextAccept atomic.Bool
 }
 
 func newForwarder(t testing.TB, target string) *forwarder {
 	t.Helper()
-	f := &forwarder{hold: make(chan chan struct{}, 1), errs: make(chan error, 1024)}
+	f := &forwarder{hold: make(chan heldConn, 1), errs: make(chan error, 1024)}
 	cfg := &config.Config{
 		Tokens: []config.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
 		Catalog: catalog.Catalog{Projects: []catalog.Project{
@@ -115,7 +115,7 @@ func newForwarder(t testing.TB, target string) *forwarder {
 			var wait chan struct{}
 			if f.holdNextAccept.Swap(false) {
 				wait = make(chan struct{})
-				f.hold <- wait
+				f.hold <- heldConn{release: wait, conn: c}
 			}
 			go func() {
 				if wait != nil {
@@ -133,6 +133,24 @@ func newForwarder(t testing.TB, target string) *forwarder {
 	}()
 	f.settle(t)
 	return f
+}
+
+// heldConn is a connection the forwarder accepted and holds until release
+// is closed.
+type heldConn struct {
+	release chan struct{}
+	conn    net.Conn
+}
+
+// readable waits until n bytes the client wrote are queued on the held
+// connection, so the relay finds them when it starts.
+func (h heldConn) readable(t *testing.T, n int) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); queuedBytes(t, h.conn) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the client's %d bytes never arrived", n)
+		}
+	}
 }
 
 // settle waits for the sessions' first pings to be answered: until neither
@@ -186,13 +204,13 @@ func TestOpeningRidesWithFirstBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	release := <-f.hold
+	held := <-f.hold
 	cw, gw := f.cw.Load(), f.gw.Load()
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the bytes are waiting when the relay starts
-	close(release)
+	held.readable(t, 4) // the bytes are waiting when the relay starts
+	close(held.release)
 	buf := make([]byte, 4)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
@@ -253,10 +271,10 @@ func TestTargetClosesWithoutReply(t *testing.T) {
 			t.Fatal(err)
 		}
 		if first {
-			release := <-f.hold
+			held := <-f.hold
 			c.Write([]byte("abcd"))
-			time.Sleep(20 * time.Millisecond)
-			close(release)
+			held.readable(t, 4)
+			close(held.release)
 		} else {
 			c.Write([]byte("abcd"))
 		}
@@ -280,10 +298,10 @@ func TestDialFailureReportedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	release := <-f.hold
+	held := <-f.hold
 	c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
-	time.Sleep(20 * time.Millisecond)
-	close(release)
+	held.readable(t, 1)
+	close(held.release)
 	select {
 	case err := <-f.errs:
 		var se *tunnel.StreamError

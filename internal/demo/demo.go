@@ -57,7 +57,7 @@ func Start(log *slog.Logger) (*Env, error) {
 	}
 	e.serveHTTP(web)
 	e.serveEcho(echo)
-	if err := e.startGateway(Catalog(web.Addr().String(), echo.Addr().String()), log); err != nil {
+	if err := e.startGateway(Catalog(web.Addr().String(), echo.Addr().String()), config.DefaultLimits(), log); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -67,8 +67,14 @@ func Start(log *slog.Logger) (*Env, error) {
 // NewGateway starts only a gateway, on a loopback port, serving cat to one
 // token that sees every project. Tests use it with their own targets.
 func NewGateway(cat catalog.Catalog, log *slog.Logger) (*Env, error) {
+	return NewGatewayWithLimits(cat, config.DefaultLimits(), log)
+}
+
+// NewGatewayWithLimits is NewGateway with the gateway's limits set before
+// it serves (changing them later would race with its sessions).
+func NewGatewayWithLimits(cat catalog.Catalog, limits config.Limits, log *slog.Logger) (*Env, error) {
 	e := &Env{}
-	if err := e.startGateway(cat, log); err != nil {
+	if err := e.startGateway(cat, limits, log); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -100,7 +106,7 @@ func Catalog(webAddr, echoAddr string) catalog.Catalog {
 	}}}
 }
 
-func (e *Env) startGateway(cat catalog.Catalog, log *slog.Logger) error {
+func (e *Env) startGateway(cat catalog.Catalog, limits config.Limits, log *slog.Logger) error {
 	token, err := config.NewToken()
 	if err != nil {
 		return err
@@ -110,7 +116,7 @@ func (e *Env) startGateway(cat catalog.Catalog, log *slog.Logger) error {
 		Listen:  "127.0.0.1:0",
 		Tokens:  []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}}},
 		Catalog: cat,
-		Limits:  config.DefaultLimits(),
+		Limits:  limits,
 	}
 	certPEM, keyPEM, err := tunnel.GenerateCertificate()
 	if err != nil {

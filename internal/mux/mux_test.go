@@ -162,7 +162,7 @@ func TestReadDeadline(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("read past deadline: %v", err)
 	}
-	if time.Since(start) > time.Second {
+	if time.Since(start) > 5*time.Second {
 		t.Fatal("deadline fired late")
 	}
 }
@@ -308,7 +308,7 @@ func TestKeepAliveNoticesDeadLink(t *testing.T) {
 		if !errors.Is(cs.Err(), ErrKeepAlive) {
 			t.Fatalf("session ended with %v, want ErrKeepAlive", cs.Err())
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("dead link not noticed")
 	}
 }
