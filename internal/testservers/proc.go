@@ -285,6 +285,18 @@ func pickPort(networks ...string) (int, error) {
 	return 0, errors.New("testservers: no free port found in 20000-32000")
 }
 
+// FreeTCPAddr returns a 127.0.0.1 address whose TCP port is free and below
+// the ephemeral range, for a server that is restarted on the same address:
+// an ephemeral port can meanwhile become some connection's source port, or
+// a connection to itself when a client redials it while nobody listens.
+func FreeTCPAddr() (string, error) {
+	port, err := pickPort("tcp")
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
+}
+
 func portFree(port int, networks []string) bool {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for _, n := range networks {

@@ -36,7 +36,13 @@ func TestGatewaySIGKILLCycles(t *testing.T) {
 	t.Cleanup(func() { echo.Close() })
 
 	tok := newToken(t, project)
-	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:0", project, tok, service{name: name, port: 18401, target: echo.Addr})
+	// Restarted on the same address 20 times while the client redials it:
+	// a port below the ephemeral range, which no dial can take meanwhile.
+	listen, err := testservers.FreeTCPAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, t.TempDir(), listen, project, tok, service{name: name, port: 18401, target: echo.Addr})
 	gw := startGateway(t, cfg, "", "")
 	addr, fingerprint := gw.Listen, gw.Fingerprint
 
