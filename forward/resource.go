@@ -14,6 +14,7 @@ import (
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/internal/retry"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -192,27 +193,25 @@ func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logge
 // errors other than a closed listener (out of file descriptors) back off, as
 // net/http does, instead of spinning.
 func (s *tcpServer) acceptLoop(carry func(net.Conn), log *slog.Logger) {
-	var pause time.Duration
+	var pause retry.Pause
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if pause == 0 {
+			wait, first := pause.Failed()
+			if first {
 				log.Warn("accept failed; retrying with backoff", "err", err)
-				pause = 5 * time.Millisecond
-			} else {
-				pause = min(2*pause, time.Second)
 			}
 			select {
-			case <-time.After(pause):
+			case <-time.After(wait):
 			case <-s.ctx.Done():
 				return
 			}
 			continue
 		}
-		pause = 0
+		pause.Succeeded()
 		if !s.track(conn) {
 			conn.Close()
 			return

@@ -17,6 +17,7 @@ import (
 	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/internal/mux"
 	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/internal/retry"
 )
 
 // handshakeTimeout bounds the TLS handshake and login of a new session, so
@@ -54,7 +55,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		return ErrGatewayClosed
 	}
 	defer g.untrack(ln)
-	var backoff time.Duration
+	var pause retry.Pause
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -64,18 +65,15 @@ func (g *Gateway) Serve(ln net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("tunnel: accept: %w", err)
 			}
-			if backoff == 0 {
-				backoff = 5 * time.Millisecond
+			wait, first := pause.Failed()
+			if first {
 				g.logger().Warn("accept failed; retrying with backoff", "err", err)
-			} else {
-				backoff = min(2*backoff, time.Second)
 			}
-			time.Sleep(backoff)
+			time.Sleep(wait)
 			continue
 		}
-		if backoff != 0 {
+		if pause.Succeeded() {
 			g.logger().Info("accepting again")
-			backoff = 0
 		}
 		if !g.startConn() {
 			conn.Close()

@@ -46,21 +46,6 @@ const (
 	linkCmdTimeout = 10 * time.Second
 )
 
-// Side names an end of a Link.
-type Side int
-
-const (
-	SideA Side = iota
-	SideB
-)
-
-func (s Side) String() string {
-	if s == SideA {
-		return "A"
-	}
-	return "B"
-}
-
 // Link is a delayed IP link between two network namespaces, A and B. Each
 // holds a TUN device with a point-to-point address; a forwarder in this
 // process reads every IP packet from one TUN device, holds it for the

@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-// Side names an end of a Link.
-type Side int
-
-const (
-	SideA Side = iota
-	SideB
-)
-
-func (s Side) String() string {
-	if s == SideA {
-		return "A"
-	}
-	return "B"
-}
-
 // Link is a delayed IP link between two network namespaces; Linux only.
 type Link struct{}
 
