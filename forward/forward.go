@@ -555,7 +555,6 @@ func (c *Client) reconnected(s *tunnel.Session) {
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.log.Error("updating forwards after reconnect", "err", err)
 	}
-	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
 }
 
 func (c *Client) emit(e Event) {

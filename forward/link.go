@@ -157,8 +157,10 @@ func (l *link) keepUp(s *tunnel.Session) {
 			return
 		}
 		l.set(next)
-		l.onState(StateConnected, nil, 0)
+		// The catalog is read again before the state changes, so that the
+		// one Connected event carries the forwards as they now are.
 		l.onUp(next)
+		l.onState(StateConnected, nil, 0)
 		s = next
 	}
 }
