@@ -9,11 +9,19 @@ import (
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/internal/demo"
 )
 
 // startUDPEcho runs a UDP server on loopback that sends every datagram back,
 // and reports the number of distinct client addresses it has seen.
 func startUDPEcho(t *testing.T) (addr string, peers func() int) {
+	t.Helper()
+	return startUDPServer(t, true)
+}
+
+// startUDPServer is startUDPEcho that may also never answer (a metrics sink).
+func startUDPServer(t *testing.T, reply bool) (addr string, peers func() int) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -32,7 +40,9 @@ func startUDPEcho(t *testing.T) (addr string, peers func() int) {
 			case seen <- from.String():
 			default:
 			}
-			conn.WriteToUDPAddrPort(buf[:n], from)
+			if reply {
+				conn.WriteToUDPAddrPort(buf[:n], from)
+			}
 		}
 	}()
 	distinct := map[string]bool{}
@@ -133,5 +143,50 @@ func TestUDPFlowExpiresWhenIdle(t *testing.T) {
 	}
 	if n := peers(); n < 2 {
 		t.Fatalf("target saw %d client addresses after idling; the flow did not expire", n)
+	}
+}
+
+// TestUDPOneWayFlowStaysUp sends to a target that never answers, as to a
+// metrics sink, for several of the gateway's idle times: the flow must stay
+// one flow (one source address at the target), since it is not idle.
+func TestUDPOneWayFlowStaysUp(t *testing.T) {
+	target, peers := startUDPServer(t, false)
+	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "metrics", Services: []catalog.Resource{
+		service("metrics", "statsd", catalog.Port{Name: "statsd", Port: 28125, Protocol: catalog.UDP, Targets: []string{target}}),
+	}}}}
+	limits := config.DefaultLimits()
+	limits.UDPFlowIdle = 300 * time.Millisecond
+	env, err := demo.NewGatewayWithLimits(cat, limits, testLogger(t).With("side", "gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Close() })
+	client := newClient(t, env, nil)
+	rs, err := client.ForwardService(context.Background(), "metrics", "statsd")
+	if err != nil || rs[0].Error != nil {
+		t.Fatalf("%+v %v", rs, err)
+	}
+	c, err := net.Dial("udp", addrOf(rs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 40; i++ { // 2 s at one datagram per 50 ms
+		if _, err := c.Write([]byte("hits:1|c")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := peers(); n != 1 {
+		t.Fatalf("target saw %d source addresses, want 1: the gateway ended a one-way flow that was not idle", n)
+	}
+	// Quiet both ways for longer than the gateway's idle time: its flow ends,
+	// so the next datagram reaches the target from a new socket.
+	time.Sleep(time.Second)
+	for end := time.Now().Add(5 * time.Second); peers() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the gateway's flow did not end after its idle time")
+		}
+		c.Write([]byte("hits:1|c"))
 	}
 }
