@@ -39,9 +39,7 @@ type ClientConfig struct {
 // concurrent use.
 type Session struct {
 	mux     *mux.Session
-	control net.Conn
 	catalog catalog.Catalog
-	closeMu sync.Once
 }
 
 // Dial connects to the gateway at addr ("host:port"), verifies it, logs in and
@@ -121,7 +119,7 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms, control: control}
+		s := &Session{mux: ms}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
@@ -166,11 +164,7 @@ func (s *Session) Err() error {
 }
 
 // Close ends the session and every stream on it.
-func (s *Session) Close() error {
-	var err error
-	s.closeMu.Do(func() { err = s.mux.Close() })
-	return err
-}
+func (s *Session) Close() error { return s.mux.Close() }
 
 // NumStreams is the number of open streams, the control stream included.
 func (s *Session) NumStreams() int { return s.mux.NumStreams() }

@@ -99,9 +99,12 @@ func (g *Gateway) startConn() bool {
 	return true
 }
 
+// discardLogger stands in for a nil Gateway.Logger; made once, not per call.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 func (g *Gateway) logger() *slog.Logger {
 	if g.Logger == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return discardLogger
 	}
 	return g.Logger
 }

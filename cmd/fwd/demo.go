@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -96,13 +94,11 @@ func demoIntro(s streams, env *demo.Env, results []forward.Result) error {
 		if r.Data == nil {
 			continue
 		}
-		addr := net.JoinHostPort(r.Data.Address, strconv.Itoa(r.Data.Port))
 		switch r.Data.Protocol {
 		case "HTTP":
 			ui.Status(s.Out, styled, ui.Hint, "Try: curl "+httpURL(r.Data.Address, r.Data.Port))
 		default:
-			host, port, _ := net.SplitHostPort(addr)
-			ui.Status(s.Out, styled, ui.Hint, fmt.Sprintf("Try: echo hello | nc -q1 %s %s", host, port))
+			ui.Status(s.Out, styled, ui.Hint, fmt.Sprintf("Try: echo hello | nc -q1 %s %d", r.Data.Address, r.Data.Port))
 		}
 	}
 	ui.Status(s.Out, styled, ui.OK, "forwarding; press Ctrl-C to stop")

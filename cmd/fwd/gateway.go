@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -68,16 +67,12 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("gateway certificate: %w", err)
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w: free that port or choose another with --listen", cfg.Listen, err)
 	}
 	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
-	fingerprint := tunnel.Fingerprint(leaf.Raw)
+	fingerprint := tunnel.Fingerprint(cert.Certificate[0])
 	if err := announceGateway(s.Out, o.output.json(), ln.Addr().String(), fingerprint, cfg); err != nil {
 		ln.Close()
 		return err

@@ -143,9 +143,6 @@ func (l *Link) Addr(s Side) netip.Addr {
 	return LinkAddrB
 }
 
-// Delay is the one-way delay.
-func (l *Link) Delay() time.Duration { return l.delay }
-
 // Stats returns, for both directions together, the packets forwarded so
 // far, those dropped for a full queue, and those the receiving TUN device
 // refused.

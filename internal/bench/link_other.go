@@ -23,7 +23,6 @@ func NewLink(time.Duration, int) (*Link, error) { return nil, errNoLink }
 
 func (l *Link) Namespace(Side) string                     { return "" }
 func (l *Link) Addr(Side) netip.Addr                      { return netip.Addr{} }
-func (l *Link) Delay() time.Duration                      { return 0 }
 func (l *Link) Stats() (int64, int64, int64)              { return 0, 0, 0 }
 func (l *Link) Close() error                              { return nil }
 func (l *Link) Listen(Side, string) (net.Listener, error) { return nil, errNoLink }

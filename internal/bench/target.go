@@ -71,13 +71,6 @@ func ServeTarget(ln net.Listener) *Target {
 // Addr is the host:port the target listens on.
 func (t *Target) Addr() string { return t.ln.Addr().String() }
 
-// Open is the number of connections the target holds.
-func (t *Target) Open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
-
 // Close stops listening, cuts every connection and waits for their handlers.
 func (t *Target) Close() error {
 	err := t.ln.Close()

@@ -98,7 +98,7 @@ func (k *checker) listen(s string) {
 		k.errorf("listen", err, "listen %q is not host:port: use e.g. 127.0.0.1:7443, or :7443 for every interface", s)
 		return
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		k.errorf("listen", err, "listen port %q is not a number: use 1-65535 (0 picks a free port)", port)
 	}
 	if host != "" {

@@ -116,7 +116,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parse(path, data)
+	c, err := Parse(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +133,6 @@ func Load(path string) (*Config, error) {
 // Parse checks a config held in memory. name is used in errors, as a file
 // name; relative TLS paths are left as they are.
 func Parse(name string, data []byte) (*Config, error) {
-	return parse(name, data)
-}
-
-func parse(name string, data []byte) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -126,11 +125,7 @@ func (e *Env) startGateway(cat catalog.Catalog, limits config.Limits, log *slog.
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	e.Fingerprint = tunnel.Fingerprint(leaf.Raw)
+	e.Fingerprint = tunnel.Fingerprint(cert.Certificate[0])
 	ln, err := net.Listen("tcp", e.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("demo: gateway listen: %w", err)

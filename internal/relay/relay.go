@@ -49,10 +49,6 @@ type headroomWriter interface {
 	WriteHeadroom(b []byte) (int, error)
 }
 
-// readSize is one read from a socket: with the frame header in front it
-// makes a 64 KiB frame, exactly four full TLS records.
-const readSize = mux.MaxBuffer - mux.HeaderSize
-
 // ErrIdle is returned by Pipe when nothing moved either way for the idle time.
 var ErrIdle = errors.New("relay: connection idle too long")
 

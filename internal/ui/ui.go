@@ -36,7 +36,6 @@ var (
 	borderStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
 	okStyle     = lipgloss.NewStyle().Foreground(lipgloss.Color("10")).Bold(true)
 	warnStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("11")).Bold(true)
-	errStyle    = lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true)
 	hintStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("8"))
 )
 
@@ -81,17 +80,16 @@ type Level int
 const (
 	OK Level = iota
 	Warn
-	Error
 	Hint
 )
 
 // Status writes one status line, prefixed with a marker that shows its level.
 func Status(w io.Writer, styled bool, level Level, msg string) {
-	marker := map[Level]string{OK: "●", Warn: "○", Error: "✗", Hint: "→"}[level]
+	marker := map[Level]string{OK: "●", Warn: "○", Hint: "→"}[level]
 	if !styled {
 		fmt.Fprintf(w, "%s %s\n", marker, msg)
 		return
 	}
-	style := map[Level]lipgloss.Style{OK: okStyle, Warn: warnStyle, Error: errStyle, Hint: hintStyle}[level]
+	style := map[Level]lipgloss.Style{OK: okStyle, Warn: warnStyle, Hint: hintStyle}[level]
 	fmt.Fprintf(w, "%s %s\n", style.Render(marker), msg)
 }
