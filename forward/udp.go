@@ -38,7 +38,7 @@ type udpPort struct {
 // udpFlow is one client address's traffic.
 type udpFlow struct {
 	from netip.AddrPort
-	out  chan []byte
+	out  chan []byte // datagrams from the client, already framed for the stream
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
@@ -63,8 +63,12 @@ func (p *udpPort) readLoop() {
 			continue // ICMP errors from earlier replies; the socket is fine
 		}
 		f := p.flow(from)
+		// Framed here, in the one copy a queued datagram needs anyway, so
+		// the flow writes it as it is and holds no frame buffer of its own.
+		// n never exceeds MaxDatagram, so framing cannot fail.
+		frame, _ := tunnel.AppendDatagram(make([]byte, 0, 2+n), buf[:n])
 		select {
-		case f.out <- append([]byte(nil), buf[:n]...):
+		case f.out <- frame:
 		default:
 			if p.dropped.Add(1)%1000 == 1 {
 				p.log.Warn("udp flow cannot keep up: dropping datagrams", "client", from.String(), "dropped_total", p.dropped.Load())
@@ -117,12 +121,10 @@ func (p *udpPort) run(f *udpFlow) {
 	}()
 	idle := time.NewTimer(p.idle)
 	defer idle.Stop()
-	frame := make([]byte, 0, 2+tunnel.MaxDatagram)
 	for {
 		select {
-		case d := <-f.out:
+		case frame := <-f.out:
 			f.touch()
-			frame, _ = tunnel.AppendDatagram(frame[:0], d)
 			if _, err := st.Write(frame); err != nil {
 				return
 			}
