@@ -38,7 +38,7 @@ type udpPort struct {
 // udpFlow is one client address's traffic.
 type udpFlow struct {
 	from netip.AddrPort
-	out  chan []byte // datagrams from the client, already framed for the stream
+	out  chan []byte  // datagrams from the client, already framed for the stream
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
