@@ -179,25 +179,11 @@ func serve(t testing.TB, h func(c *net.TCPConn)) string {
 	return srv.Addr
 }
 
-func echoOnce(c *net.TCPConn) {
-	buf := make([]byte, 1024)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			c.Write(buf[:n])
-		}
-		if err != nil {
-			c.CloseWrite()
-			return
-		}
-	}
-}
-
 // A client that speaks first costs one frame each way to open: its first
 // bytes ride with the stream header, and the gateway's OK with the
 // target's reply.
 func TestOpeningRidesWithFirstBytes(t *testing.T) {
-	f := newForwarder(t, serve(t, echoOnce))
+	f := newForwarder(t, echoServer(t))
 	f.holdNextAccept.Store(true)
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -236,7 +222,8 @@ func TestOpeningRidesWithFirstBytes(t *testing.T) {
 func TestServerSpeaksFirst(t *testing.T) {
 	target := serve(t, func(c *net.TCPConn) {
 		c.Write([]byte("220 hello\r\n"))
-		echoOnce(c)
+		io.Copy(c, c)
+		c.CloseWrite()
 	})
 	f := newForwarder(t, target)
 	c, err := net.Dial("tcp", f.addr)
@@ -319,7 +306,7 @@ func TestDialFailureReportedAtOnce(t *testing.T) {
 
 // Many connections at once, each speaking first, all intact.
 func TestManyOpeningsIntact(t *testing.T) {
-	f := newForwarder(t, serve(t, echoOnce))
+	f := newForwarder(t, echoServer(t))
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Add(1)
@@ -350,7 +337,7 @@ func TestConnRate(t *testing.T) {
 	if os.Getenv("FWD_CONNRATE") == "" {
 		t.Skip("set FWD_CONNRATE=1")
 	}
-	f := newForwarder(t, serve(t, echoOnce))
+	f := newForwarder(t, echoServer(t))
 	var n atomic.Int64
 	end := time.Now().Add(3 * time.Second)
 	var wg sync.WaitGroup
@@ -386,7 +373,7 @@ func TestIdleMemory(t *testing.T) {
 	}
 	target := os.Getenv("FWD_IDLEMEM_TARGET")
 	if target == "" {
-		target = serve(t, echoOnce)
+		target = echoServer(t)
 	}
 	f := newForwarder(t, target)
 	api := tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
@@ -427,19 +414,13 @@ func TestIdleMemory(t *testing.T) {
 }
 
 // boundNotListening returns an address nothing listens on that nothing else
-// can take meanwhile: the local end of a connection kept open for the test
-// (a connection to it is refused).
+// can take meanwhile: connecting to it is refused.
 func boundNotListening(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, release, err := testservers.RefusingAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c.LocalAddr().String()
+	t.Cleanup(func() { release() })
+	return addr
 }

@@ -20,16 +20,6 @@ import (
 	"github.com/fwd-dev/fwd/internal/testservers"
 )
 
-// TestMain lets the test binary stand in for fwd in tests that need a real
-// process (signals, the real hosts file): with FWD_TEST_MAIN=1 it runs main.
-func TestMain(m *testing.M) {
-	if os.Getenv("FWD_TEST_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
 // result is what one in-process run of fwd printed and returned.
 type result struct {
 	code     int
@@ -39,10 +29,7 @@ type result struct {
 // runFwd runs a command line to completion.
 func runFwd(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	setEnv(t, env)
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, streams{In: strings.NewReader(""), Out: &out, Err: &errb})
 	return result{code, out.String(), errb.String()}

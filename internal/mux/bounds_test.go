@@ -34,7 +34,7 @@ func heapInUse() uint64 {
 	return ms.HeapAlloc
 }
 
-// waitFor polls cond until it holds or d passes.
+// waitUntil polls cond until it holds or d passes.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for end := time.Now().Add(d); !cond(); time.Sleep(time.Millisecond) {

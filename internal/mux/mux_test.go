@@ -113,17 +113,7 @@ func TestStreamHalfCloseBothWays(t *testing.T) {
 	}
 	st.Close()
 	peer.Close()
-	waitFor(t, func() bool { return cs.NumStreams() == 0 && ss.NumStreams() == 0 })
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met within 5s")
+	waitUntil(t, 5*time.Second, "both ends to forget the stream", func() bool { return cs.NumStreams() == 0 && ss.NumStreams() == 0 })
 }
 
 func TestResetReachesPeer(t *testing.T) {
@@ -145,7 +135,7 @@ func TestResetReachesPeer(t *testing.T) {
 	if _, err := peer.Write(buf); !errors.Is(err, ErrReset) {
 		t.Fatalf("write after peer reset: %v, want ErrReset", err)
 	}
-	waitFor(t, func() bool { return cs.NumStreams() == 0 && ss.NumStreams() == 0 })
+	waitUntil(t, 5*time.Second, "both ends to forget the stream", func() bool { return cs.NumStreams() == 0 && ss.NumStreams() == 0 })
 }
 
 func TestReadDeadline(t *testing.T) {
@@ -489,7 +479,7 @@ func TestSetHandler(t *testing.T) {
 	cs, ss := sessions(t, nil, nil)
 	early, _ := cs.OpenStream()
 	early.Write([]byte("first"))
-	waitFor(t, func() bool { return len(ss.acceptCh) == 1 })
+	waitUntil(t, 5*time.Second, "the stream to wait for Accept", func() bool { return len(ss.acceptCh) == 1 })
 	got := make(chan *Stream, 2)
 	ss.SetHandler(func(st *Stream) { got <- st })
 	late, _ := cs.OpenStream()
