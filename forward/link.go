@@ -104,8 +104,7 @@ func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	var timeout <-chan time.Time
 	for {
 		l.mu.Lock()
 		s, ready := l.cur, l.ready
@@ -119,6 +118,13 @@ func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session
 				return s, nil
 			}
 		}
+		if timeout == nil {
+			// Only now: with the tunnel up (once per connection) no timer
+			// is made at all.
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			timeout = timer.C
+		}
 		var poll <-chan time.Time
 		if ready == nil {
 			poll = time.After(5 * time.Millisecond)
@@ -126,7 +132,7 @@ func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session
 		select {
 		case <-ready:
 		case <-poll:
-		case <-timer.C:
+		case <-timeout:
 			return nil, fmt.Errorf("%w (waited %s)", ErrTunnelDown, wait)
 		case <-ctx.Done():
 			return nil, ctx.Err()
