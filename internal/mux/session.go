@@ -416,6 +416,14 @@ func (s *Session) ctlLoop() {
 			b = append(b, zeroHeader[:]...)
 			putHeader(b[len(b)-HeaderSize:], f.typ, flags, f.id, f.length)
 		}
+		// Taken off the wire queue under wmu: a stream reset here is
+		// forgotten once its RST is in b (or was never owed).
+		var reset []*Stream
+		for _, f := range frames {
+			if f.st != nil && f.flags&flagRST != 0 {
+				reset = append(reset, f.st)
+			}
+		}
 		var err error
 		if len(b) > 0 {
 			_, err = s.conn.Write(b)
@@ -430,6 +438,9 @@ func (s *Session) ctlLoop() {
 		if err != nil {
 			s.closeWith(fmt.Errorf("mux: write: %w", err))
 			return
+		}
+		for _, st := range reset {
+			st.remove()
 		}
 	}
 }

@@ -379,12 +379,16 @@ func (st *Stream) terminate(err error, sendRST bool) {
 	}
 	// Without a sink, what was received stays readable until Close.
 	st.mu.Unlock()
-	if sendRST {
-		st.s.queueStreamCtl(st, 0, true)
-	}
 	notify(st.readCh)
 	notify(st.writeCh)
 	st.endSink(err)
+	if sendRST {
+		// The stream stays counted until the control writer has sent its
+		// RST (it removes it then): resets this side makes itself, however
+		// fast, are owed for streams that exist, never a backlog.
+		st.s.queueStreamCtl(st, 0, true)
+		return
+	}
 	st.remove()
 }
 
