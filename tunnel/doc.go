@@ -46,9 +46,12 @@
 //     floods pings or resets ends its session.
 //   - Only the client opens streams. Until the gateway has sent its
 //     welcome, every stream but the control stream is reset; afterwards at
-//     most the session's stream limit plus 1024 may be open (the gateway
-//     answers streams over its limit with status 4 first). The client
-//     resets any stream the gateway opens.
+//     most the session's stream limit plus 1024 may be open. A stream
+//     counts against the limit from its SYN until the client's FIN or RST
+//     arrives (a stream the client has finished sending on no longer
+//     counts, though its target may still answer); one over the limit
+//     waits up to 1 s for a slot, then is answered with status 4. The
+//     client resets any stream the gateway opens.
 //
 // # Control stream
 //

@@ -360,32 +360,13 @@ func (g *Gateway) serveStreams(ms *mux.Session, s *session, log *slog.Logger) (w
 		}
 		wg.Add(1)
 		mu.Unlock()
-		if g.draining.Load() {
-			go func() {
-				defer wg.Done()
-				st.Write(appendStatus(nil, StatusLimit, "gateway shutting down"))
-				st.Close()
-			}()
-			return
-		}
-		select {
-		case s.streams <- struct{}{}:
-			go func() {
-				relayed := g.serveStream(st, s, log, func() {
-					<-s.streams
-					wg.Done()
-				})
-				if !relayed {
-					<-s.streams
-					wg.Done()
-				}
-			}()
+		switch {
+		case g.draining.Load():
+			go refuseStream(st, StatusLimit, "gateway shutting down", wg.Done)
+		case s.tryTakeSlot():
+			g.startStream(st, s, log, wg.Done)
 		default:
-			go func() {
-				defer wg.Done()
-				st.Write(appendStatus(nil, StatusLimit, fmt.Sprintf("gateway limit of %d streams per session reached", cap(s.streams))))
-				st.Close()
-			}()
+			go g.waitForSlot(st, s, log, wg.Done)
 		}
 	})
 	return func() {
@@ -397,12 +378,74 @@ func (g *Gateway) serveStreams(ms *mux.Session, s *session, log *slog.Logger) (w
 	}
 }
 
-// serveStream handles one data stream: header, catalog check, dial. The
-// relay then runs on a goroutine of its own, and serveStream returns true;
-// done is called when the relay ends. Dialling grows a goroutine's stack to
-// 8 KiB, which an idle relay would keep for its whole life; a fresh
-// goroutine starts small.
-func (g *Gateway) serveStream(st *mux.Stream, s *session, log *slog.Logger, done func()) bool {
+// streamSlotWait is how long a stream over the session's limit waits for a
+// slot before it is refused. The client's FIN of a connection its app has
+// just closed can reach the gateway a moment after the app's next
+// connection: the limit should count what the app holds open, not that
+// skew.
+const streamSlotWait = time.Second
+
+func (s *session) tryTakeSlot() bool {
+	select {
+	case s.streams <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// startStream serves st, which holds a slot, on a goroutine of its own.
+// The slot is held while the client has the stream open: it is freed when
+// the client's FIN or RST arrives (in frame order, before its next stream's
+// SYN) or the stream ends, whichever comes first. The mux's own cap (the
+// limit plus streamSlack) bounds streams the client has finished with but
+// whose target still sends.
+func (g *Gateway) startStream(st *mux.Stream, s *session, log *slog.Logger, finished func()) {
+	release := sync.OnceFunc(func() { <-s.streams })
+	st.OnPeerDone(release)
+	go g.serveStream(st, s, log, func() {
+		release()
+		finished()
+	})
+}
+
+// waitForSlot serves st once a slot frees within streamSlotWait, and
+// refuses it otherwise.
+func (g *Gateway) waitForSlot(st *mux.Stream, s *session, log *slog.Logger, finished func()) {
+	t := time.NewTimer(streamSlotWait)
+	defer t.Stop()
+	select {
+	case s.streams <- struct{}{}:
+		g.startStream(st, s, log, finished)
+	case <-t.C:
+		refuseStream(st, StatusLimit, fmt.Sprintf("gateway limit of %d streams per session reached", cap(s.streams)), finished)
+	case <-st.Session().CloseChan():
+		st.Reset()
+		finished()
+	}
+}
+
+// refuseStream answers st with a refusal and closes it.
+func refuseStream(st *mux.Stream, status Status, msg string, finished func()) {
+	defer finished()
+	st.Write(appendStatus(nil, status, msg))
+	st.Close()
+}
+
+// serveStream handles one data stream: header, catalog check, dial, relay.
+// done is called once, when the stream is finished with.
+func (g *Gateway) serveStream(st *mux.Stream, s *session, log *slog.Logger, done func()) {
+	if !g.startRelay(st, s, log, done) {
+		done()
+	}
+}
+
+// startRelay checks the stream's header and dials its target. The relay
+// then runs on a goroutine of its own, which calls done when it ends, and
+// startRelay returns true. Dialling grows a goroutine's stack to 8 KiB,
+// which an idle relay would keep for its whole life; a fresh goroutine
+// starts small.
+func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done func()) bool {
 	st.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	t, err := ReadHeader(st)
 	if err != nil {

@@ -237,3 +237,38 @@ func TestTargetsRoundRobinWithFailover(t *testing.T) {
 		t.Fatalf("answers %v, want a:3 b:6 (round-robin, failing over past the dead target)", counts)
 	}
 }
+
+// TestStreamSlotFreedByClientFIN: a stream the client has finished sending
+// on no longer counts against the session's stream limit, while a stream
+// it holds open does.
+func TestStreamSlotFreedByClientFIN(t *testing.T) {
+	limits := config.DefaultLimits()
+	limits.MaxStreamsPerSession = 2
+	f := newGateway(t, limits)
+	s, err := f.dial(t, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	api := tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
+	var open []*tunnel.Stream
+	for range 2 {
+		st, _ := s.Open(api)
+		if err := st.Status(); err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, st)
+	}
+	if err := open[0].CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := s.Open(api)
+	if err := third.Status(); err != nil {
+		t.Fatalf("stream after another was half-closed: %v, want OK", err)
+	}
+	fourth, _ := s.Open(api)
+	var se *tunnel.StreamError
+	if err := fourth.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusLimit {
+		t.Fatalf("fourth stream with two open: %v, want limit", err)
+	}
+}

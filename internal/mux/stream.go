@@ -62,6 +62,10 @@ type Stream struct {
 	writeCh    chan struct{}
 	linger     *time.Timer
 
+	// peerDone runs once when the peer is done with the stream (see
+	// OnPeerDone); under mu until taken.
+	peerDone func()
+
 	sink      Sink
 	sinkDone  func(error)
 	sinkEnd   bool // sinkDone called
@@ -377,8 +381,10 @@ func (st *Stream) terminate(err error, sendRST bool) {
 	if st.sink != nil && !st.draining {
 		st.releaseQueue()
 	}
+	peerDone := st.takePeerDoneLocked()
 	// Without a sink, what was received stays readable until Close.
 	st.mu.Unlock()
+	peerDone()
 	notify(st.readCh)
 	notify(st.writeCh)
 	st.endSink(err)
@@ -399,6 +405,33 @@ func (st *Stream) releaseQueue() {
 	st.q = nil
 }
 
+// OnPeerDone arranges for fn to run once the peer is done with the stream:
+// its FIN or RST has arrived, or the stream or the session ended. If that
+// has happened already fn runs at once. fn runs on the session's receive
+// loop, in frame order, so it must not block: a limit that counts streams
+// the peer holds open can free a slot before the peer's next stream arrives.
+func (st *Stream) OnPeerDone(fn func()) {
+	st.mu.Lock()
+	if st.remoteFin || st.err != nil {
+		st.mu.Unlock()
+		fn()
+		return
+	}
+	st.peerDone = fn
+	st.mu.Unlock()
+}
+
+// takePeerDoneLocked returns the OnPeerDone function to run, once; st.mu
+// held.
+func (st *Stream) takePeerDoneLocked() func() {
+	fn := st.peerDone
+	st.peerDone = nil
+	if fn == nil {
+		return func() {}
+	}
+	return fn
+}
+
 // remoteClose handles the peer's FIN.
 func (st *Stream) remoteClose() {
 	st.mu.Lock()
@@ -409,7 +442,9 @@ func (st *Stream) remoteClose() {
 	st.remoteFin = true
 	passOn := st.sink != nil && !st.draining && len(st.q) == 0 && !st.sinkEnd
 	done := st.localFin
+	peerDone := st.takePeerDoneLocked()
 	st.mu.Unlock()
+	peerDone()
 	notify(st.readCh)
 	if passOn {
 		st.finishSink()
