@@ -80,4 +80,3 @@ func shortEcho(addr string) error {
 	}
 	return nil
 }
-
