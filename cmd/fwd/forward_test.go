@@ -100,7 +100,7 @@ func TestBadInputs(t *testing.T) {
 		{"untrusted certificate", append(vars, "FWD_FINGERPRINT="), []string{"all", "--skipHostnames"}, exitAuth, "--fingerprint " + env.Fingerprint},
 		{"gateway not listening", append(vars, "FWD_GATEWAY="+closed), []string{"all", "--skipHostnames"}, exitUnreachable, "unreachable"},
 		{"malformed config", nil, []string{"gateway", "--config", cfg}, exitUsage, cfg + ":7:"},
-		{"missing config", nil, []string{"gateway", "--config", cfg + ".missing"}, exitError, "no such file"},
+		{"missing config", nil, []string{"gateway", "--config", cfg + ".missing"}, exitUsage, "no such file: check --config"},
 		{"port out of range", vars, []string{"all", "--gateway", "127.0.0.1:65536"}, exitUsage, "out of range"},
 		{"missing project", vars, []string{"service", "--service", "api"}, exitUsage, "--project"},
 		{"unwritable hosts file", vars, []string{"service", "--project", "shop", "--service", "api", "--hosts-file", writeFile(t, "f", "") + "/hosts"}, exitError, "sudo, or add --skipHostnames"},

@@ -83,7 +83,8 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.listen(c.Listen)
 	k.tls(c.TLS)
 	k.tokens(c.Tokens, &c.Catalog)
-	k.catalog(&c.Catalog)
+	k.suffixes(c.HostnameSuffixes)
+	k.catalog(&c.Catalog, c.HostnameSuffixes)
 	k.limits(c.Limits)
 	return k.first()
 }
@@ -192,7 +193,41 @@ func projectList(cat *catalog.Catalog) string {
 	return strings.Join(names, ", ")
 }
 
-func (k *checker) catalog(cat *catalog.Catalog) {
+// suffixes checks hostname_suffixes: DNS names, each once, none that only
+// reserved names could end in.
+func (k *checker) suffixes(suffixes []string) {
+	seen := map[string]string{}
+	for i, s := range suffixes {
+		path := "hostname_suffixes[" + strconv.Itoa(i) + "]"
+		if n := normalizeSuffix(s); n != s {
+			// Parse normalizes them; a Config built in code may not be.
+			k.errorf(path, nil, "hostname suffix %q must be in lower case without a leading dot: write %q", s, n)
+			continue
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			k.errorf(path, nil, "hostname suffix %q is an IP address: list DNS suffixes, like svc.cluster.local", s)
+			continue
+		}
+		if p := hostnameProblem(s, false); p != "" {
+			k.errorf(path, nil, "hostname suffix %q %s", s, p)
+			continue
+		}
+		if ReservedHostname(s) {
+			k.errorf(path, nil, "hostname suffix %q is reserved: %s; remove it", s, reservedNames)
+			continue
+		}
+		if first, ok := seen[s]; ok {
+			k.errorf(path, nil, "hostname suffix %q is listed twice (first at %s): remove one", s, k.where(first))
+			continue
+		}
+		seen[s] = path
+	}
+}
+
+// reservedNames describes ReservedHostname for messages.
+const reservedNames = "localhost, *.localhost, localhost.*, ip6-* and broadcasthost belong to the system's hosts file"
+
+func (k *checker) catalog(cat *catalog.Catalog, suffixes []string) {
 	projects := map[string]string{}
 	// hosts maps every hostname (lowercase) to the resource it reaches. The
 	// <name>.<project> names come first, so that an explicit hostname that
@@ -238,7 +273,7 @@ func (k *checker) catalog(cat *catalog.Catalog) {
 						names[r.Name], paths[r.Name] = r, rpath
 					}
 				}
-				k.hostnames(rpath, r, hosts)
+				k.hostnames(rpath, r, hosts, suffixes)
 				k.ports(rpath, r)
 			}
 		}
@@ -258,7 +293,7 @@ func (k *checker) label(path, what, name string) bool {
 	return true
 }
 
-func (k *checker) hostnames(path string, r catalog.Resource, hosts map[string]string) {
+func (k *checker) hostnames(path string, r catalog.Resource, hosts map[string]string, suffixes []string) {
 	owner := fmt.Sprintf("%s %q of project %q", r.Kind, r.Name, r.Project)
 	seen := map[string]bool{}
 	for i, h := range r.Hostnames {
@@ -269,6 +304,10 @@ func (k *checker) hostnames(path string, r catalog.Resource, hosts map[string]st
 		}
 		if p := hostnameProblem(h, false); p != "" {
 			k.errorf(hpath, nil, "hostname %q %s", h, p)
+			continue
+		}
+		if ReservedHostname(h) {
+			k.errorf(hpath, nil, "hostname %q is reserved: %s; choose another name", h, reservedNames)
 			continue
 		}
 		lower := strings.ToLower(h)
@@ -282,7 +321,37 @@ func (k *checker) hostnames(path string, r catalog.Resource, hosts map[string]st
 			continue
 		}
 		hosts[lower] = owner
+		k.suffix(hpath, h, suffixes)
 	}
+}
+
+// suffix checks that hostname h ends in one of suffixes. That is a reference
+// to hostname_suffixes, so a problem there is reported first: a misspelt
+// suffix would make every hostname under it look wrong.
+func (k *checker) suffix(path, h string, suffixes []string) {
+	if MatchesSuffix(h, suffixes) {
+		return
+	}
+	if len(suffixes) == 0 {
+		k.referrorf(path, nil, "hostname %q needs hostname_suffixes: declare the suffix it ends in, e.g. hostname_suffixes: [%s]", h, parentDomain(h))
+		return
+	}
+	list := suffixes
+	if len(list) > 10 {
+		list = append(list[:10:10], "...")
+	}
+	k.referrorf(path, nil, "hostname %q does not end in any of hostname_suffixes (%s): add its suffix to hostname_suffixes, or remove it",
+		h, strings.Join(list, ", "))
+}
+
+// parentDomain returns h without its first label, in lower case, or h if it
+// has one label only: the likeliest suffix for a hostname.
+func parentDomain(h string) string {
+	h = strings.ToLower(h)
+	if _, parent, ok := strings.Cut(h, "."); ok {
+		return parent
+	}
+	return h
 }
 
 func (k *checker) ports(path string, r catalog.Resource) {
@@ -356,6 +425,28 @@ func (k *checker) limits(l Limits) {
 	if l.ShutdownGrace <= 0 {
 		k.errorf("limits.shutdown_grace", nil, "shutdown_grace is %s: use a positive duration like 10s", l.ShutdownGrace)
 	}
+	k.handshakes(l)
+}
+
+func (k *checker) handshakes(l Limits) {
+	if l.MaxHandshakes < 1 {
+		k.errorf("limits.max_handshakes", nil, "max_handshakes is %d: use 1 or more", l.MaxHandshakes)
+	}
+	if l.MaxHandshakesPerSource < 1 {
+		k.errorf("limits.max_handshakes_per_source", nil, "max_handshakes_per_source is %d: use 1 or more", l.MaxHandshakesPerSource)
+		return
+	}
+	if l.MaxHandshakes < 1 || l.MaxHandshakesPerSource <= l.MaxHandshakes {
+		return
+	}
+	if _, set := k.pos["limits.max_handshakes_per_source"]; !set && k.pos != nil {
+		// Only max_handshakes is in the file: it is what to point at.
+		k.errorf("limits.max_handshakes", nil, "max_handshakes %d is less than max_handshakes_per_source, %d by default: raise max_handshakes to %d or more, or set max_handshakes_per_source to at most %d",
+			l.MaxHandshakes, l.MaxHandshakesPerSource, l.MaxHandshakesPerSource, l.MaxHandshakes)
+		return
+	}
+	k.errorf("limits.max_handshakes_per_source", nil, "max_handshakes_per_source %d is more than max_handshakes %d: set it to at most %d, or raise max_handshakes",
+		l.MaxHandshakesPerSource, l.MaxHandshakes, l.MaxHandshakes)
 }
 
 // labelProblem says what keeps name from being a DNS label, or "".

@@ -1,10 +1,12 @@
 package config
 
 import (
-	"fmt"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/catalog"
@@ -28,6 +30,10 @@ type Config struct {
 	// Catalog is what the gateway forwards to. Every resource has its Kind
 	// and Project set.
 	Catalog catalog.Catalog
+	// HostnameSuffixes are the DNS suffixes the catalog's hostnames must end
+	// in, lower case and without a leading dot, so that a gateway cannot make
+	// its clients' hosts files claim names outside the domains it serves.
+	HostnameSuffixes []string
 	// Limits bound the gateway's resources.
 	Limits Limits
 }
@@ -64,17 +70,26 @@ type Limits struct {
 	UDPFlowIdle time.Duration
 	// ShutdownGrace is how long a stopping gateway waits for open streams.
 	ShutdownGrace time.Duration
+	// MaxHandshakes is the number of connections that may be in the TLS
+	// handshake or login at once, so that clients that connect and then
+	// stall cannot hold the gateway's memory and slots.
+	MaxHandshakes int
+	// MaxHandshakesPerSource is MaxHandshakes for one client IP address, so
+	// that one source cannot take all of them.
+	MaxHandshakesPerSource int
 }
 
 // DefaultLimits returns the limits used for keys the config leaves out.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxSessions:          1024,
-		MaxStreamsPerSession: 4096,
-		DialTimeout:          5 * time.Second,
-		IdleTimeout:          0,
-		UDPFlowIdle:          60 * time.Second,
-		ShutdownGrace:        10 * time.Second,
+		MaxSessions:            1024,
+		MaxStreamsPerSession:   4096,
+		DialTimeout:            5 * time.Second,
+		IdleTimeout:            0,
+		UDPFlowIdle:            60 * time.Second,
+		ShutdownGrace:          10 * time.Second,
+		MaxHandshakes:          512,
+		MaxHandshakesPerSource: 32,
 	}
 }
 
@@ -114,7 +129,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, readError(path, err)
 	}
 	c, err := Parse(path, data)
 	if err != nil {
@@ -128,6 +143,42 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// readError says why the file at path could not be read, and what to do.
+// The advice names --config, the flag of fwd gateway that gives the path.
+func readError(path string, err error) *Error {
+	var msg string
+	switch {
+	case path == "":
+		msg = "no config file given: pass --config gateway.yaml"
+	case errors.Is(err, fs.ErrNotExist):
+		msg = `no such file: check --config, or create it (see the README's "Gateway config")`
+		if target, lerr := os.Readlink(path); lerr == nil {
+			msg = "is a symbolic link to " + strconv.Quote(target) + ", which does not exist: fix the link"
+		}
+	case errors.Is(err, syscall.EISDIR):
+		msg = "is a directory, not a config file: pass the YAML file inside it"
+	case errors.Is(err, syscall.ENOTDIR):
+		msg = "part of the path is a file, not a directory: check --config"
+	case errors.Is(err, syscall.ELOOP):
+		msg = "too many levels of symbolic links: fix the link"
+	case errors.Is(err, fs.ErrPermission):
+		msg = "cannot read it: permission denied: run as a user that can read it"
+	default:
+		msg = "cannot read it: " + cause(err) + ": check the file and the disk it is on"
+	}
+	return &Error{File: path, Msg: msg, Err: err}
+}
+
+// cause returns the reason in err without the operation and path, which the
+// *Error already names.
+func cause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // Parse checks a config held in memory. name is used in errors, as a file

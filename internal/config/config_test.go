@@ -107,6 +107,44 @@ var badCases = []badCase{
 	{"projects is a mapping", tokens + "projects:\n  shop:\n    services: []\n", 6, "projects must be a list"},
 	{"name is a list", tokens + "projects:\n  - name: [shop]\n", 6, "the project's name must be a single value, not a list"},
 	{"recursive alias", good + "limits: &l\n  max_sessions: *l\n", 12, "must be a whole number"},
+	{"hostname without suffixes", hosted("", "[api.example.com]"), 9,
+		`hostname "api.example.com" needs hostname_suffixes: declare the suffix it ends in, e.g. hostname_suffixes: [example.com]`},
+	{"hostname outside suffixes", hosted(suffixes, "[api.shop.svc.cluster.local, api.example.com]"), 10,
+		`hostname "api.example.com" does not end in any of hostname_suffixes (svc.cluster.local): add its suffix to hostname_suffixes, or remove it`},
+	{"hostname ends in a suffix's text only", hosted(suffixes, "[api.xsvc.cluster.local]"), 10, `hostname "api.xsvc.cluster.local" does not end in any`},
+	{"hostname localhost", hosted("", "[localhost]"), 9, `hostname "localhost" is reserved: localhost, *.localhost, localhost.*, ip6-* and broadcasthost belong to the system's hosts file; choose another name`},
+	{"hostname under localhost", hosted("", "[api.Localhost]"), 9, `hostname "api.Localhost" is reserved`},
+	{"hostname starting with localhost", hosted("", "[localhost.svc.cluster.local]"), 9, "is reserved"},
+	{"hostname ip6-", hosted("", "[ip6-loopback]"), 9, `hostname "ip6-loopback" is reserved`},
+	{"hostname broadcasthost", hosted("", "[BroadcastHost]"), 9, "is reserved"},
+	{"suffix localhost", hosted("hostname_suffixes: [.localhost]\n", "[]"), 5, `hostname suffix "localhost" is reserved`},
+	{"suffix under localhost", hosted("hostname_suffixes: [svc.cluster.local, dev.localhost]\n", "[]"), 5, `hostname suffix "dev.localhost" is reserved`},
+	{"suffix ip6-", hosted("hostname_suffixes:\n  - ip6-net\n", "[]"), 6, `hostname suffix "ip6-net" is reserved`},
+	{"bad suffix", hosted("hostname_suffixes: [svc..cluster.local]\n", "[]"), 5, `hostname suffix "svc..cluster.local" has an empty part between dots`},
+	// The hostname on line 9 does not end in the suffix either, but only
+	// because the suffix is wrong: that is the problem to report.
+	{"bad suffix after its hostnames", hosted("", "[api.svc.cluster.local]") + "hostname_suffixes: [svc.cluster.local.]\n", 12, `hostname suffix "svc.cluster.local." has an empty part`},
+	{"suffix is an IP", hosted("hostname_suffixes: [10.0.0.0]\n", "[]"), 5, `hostname suffix "10.0.0.0" is an IP address`},
+	{"suffix twice", hosted("hostname_suffixes: [svc.cluster.local, .SVC.cluster.local]\n", "[]"), 5, `hostname suffix "svc.cluster.local" is listed twice (first at line 5): remove one`},
+	{"suffixes not a list", hosted("hostname_suffixes: svc.cluster.local\n", "[]"), 5, "hostname_suffixes must be a list: write hostname_suffixes: [svc.cluster.local]"},
+	{"suffix not a string", hosted("hostname_suffixes: [[svc]]\n", "[]"), 5, "each of hostname_suffixes must be a single value, not a list"},
+	{"zero handshakes", good + "limits:\n  max_handshakes: 0\n", 12, "max_handshakes 0 out of range: use 1-1073741824"},
+	{"handshakes not a number", good + "limits:\n  max_handshakes_per_source: many\n", 12, `max_handshakes_per_source must be a whole number, not "many"`},
+	{"handshakes per source above the total", good + "limits:\n  max_handshakes: 10\n  max_handshakes_per_source: 20\n", 13,
+		"max_handshakes_per_source 20 is more than max_handshakes 10: set it to at most 10, or raise max_handshakes"},
+	{"handshakes below the default per source", good + "limits:\n  max_handshakes: 8\n", 12,
+		"max_handshakes 8 is less than max_handshakes_per_source, 32 by default: raise max_handshakes to 32 or more, or set max_handshakes_per_source to at most 8"},
+	{"handshakes per source above the default total", good + "limits:\n  max_handshakes_per_source: 600\n", 12, "max_handshakes_per_source 600 is more than max_handshakes 512"},
+}
+
+// suffixes declares the suffix of the hostnames in most cases.
+const suffixes = "hostname_suffixes: [svc.cluster.local]\n"
+
+// hosted is a config whose service has hostnames (a YAML list), after the
+// line or lines suffix. With suffix "", hostnames is line 9; with one line of
+// suffix, line 10.
+func hosted(suffix, hostnames string) string {
+	return tokens + suffix + "projects:\n  - name: shop\n    services:\n      - name: api\n        hostnames: " + hostnames + "\n        ports:\n" + port
 }
 
 func TestParseBad(t *testing.T) {
@@ -173,6 +211,23 @@ func TestParseGood(t *testing.T) {
 				t.Errorf("TLS %+v Limits %+v", c.TLS, c.Limits)
 			}
 		}},
+		{"hostname suffixes", hosted("hostname_suffixes: [.SVC.Cluster.Local, shop.internal]\n", "[API.shop.svc.cluster.local, svc.cluster.local, db.Shop.Internal]"), func(t *testing.T, c *Config) {
+			if want := []string{"svc.cluster.local", "shop.internal"}; !reflect.DeepEqual(c.HostnameSuffixes, want) {
+				t.Errorf("HostnameSuffixes %q, want %q: lower case, without the leading dot", c.HostnameSuffixes, want)
+			}
+		}},
+		{"suffixes without hostnames", good + "hostname_suffixes: []\n", func(t *testing.T, c *Config) {
+			if len(c.HostnameSuffixes) != 0 {
+				t.Errorf("HostnameSuffixes %q", c.HostnameSuffixes)
+			}
+		}},
+		{"as many handshakes per source as in all", good + "limits:\n  max_handshakes: 4\n  max_handshakes_per_source: 4\n", func(t *testing.T, c *Config) {
+			want := DefaultLimits()
+			want.MaxHandshakes, want.MaxHandshakesPerSource = 4, 4
+			if c.Limits != want {
+				t.Errorf("Limits %+v, want %+v", c.Limits, want)
+			}
+		}},
 		{"no projects for a star token", "tokens: [{name: a, sha256: " + testHash + ", projects: ['*']}]\n", func(t *testing.T, c *Config) {
 			if len(c.Catalog.Projects) != 0 {
 				t.Errorf("projects %+v", c.Catalog.Projects)
@@ -197,10 +252,11 @@ func TestLoadExample(t *testing.T) {
 	}
 	checkInvariants(t, c)
 	want := &Config{
-		Path:   filepath.Join("testdata", "gateway.yaml"),
-		Listen: "127.0.0.1:7443",
-		TLS:    TLS{Cert: filepath.Join("testdata", "gateway.crt"), Key: filepath.Join("testdata", "gateway.key")},
-		Tokens: []Token{{Name: "alice", SHA256: mustSum(t, testHash), Projects: []string{"shop"}}},
+		Path:             filepath.Join("testdata", "gateway.yaml"),
+		Listen:           "127.0.0.1:7443",
+		HostnameSuffixes: []string{"svc.cluster.local"},
+		TLS:              TLS{Cert: filepath.Join("testdata", "gateway.crt"), Key: filepath.Join("testdata", "gateway.key")},
+		Tokens:           []Token{{Name: "alice", SHA256: mustSum(t, testHash), Projects: []string{"shop"}}},
 		Catalog: catalog.Catalog{Projects: []catalog.Project{{
 			Name: "shop",
 			Services: []catalog.Resource{{
@@ -235,9 +291,13 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("TLS %+v, want %+v", c.TLS, want)
 	}
 	want := Limits{MaxSessions: 64, MaxStreamsPerSession: 256, DialTimeout: 2 * time.Second,
-		IdleTimeout: 30 * time.Minute, UDPFlowIdle: 90 * time.Second, ShutdownGrace: 500 * time.Millisecond}
+		IdleTimeout: 30 * time.Minute, UDPFlowIdle: 90 * time.Second, ShutdownGrace: 500 * time.Millisecond,
+		MaxHandshakes: 100, MaxHandshakesPerSource: 4}
 	if c.Limits != want {
 		t.Errorf("Limits %+v, want %+v", c.Limits, want)
+	}
+	if want := []string{"svc.cluster.local", "shop.internal"}; !reflect.DeepEqual(c.HostnameSuffixes, want) {
+		t.Errorf("HostnameSuffixes %q, want %q", c.HostnameSuffixes, want)
 	}
 	if tok, err := c.Authenticate("ci"); err != nil || tok.Name != "ci" || !tok.Allows("blog") {
 		t.Errorf(`Authenticate("ci") = %+v, %v: want the "*" token (its hash was upper case with a sha256: prefix)`, tok, err)
@@ -362,6 +422,11 @@ func checkInvariants(t *testing.T, c *Config) {
 				if _, err := c.Catalog.Lookup(r.ID()); err != nil {
 					t.Fatal(err)
 				}
+				for _, h := range r.Hostnames {
+					if ReservedHostname(h) || !MatchesSuffix(h, c.HostnameSuffixes) {
+						t.Fatalf("accepted hostname %q of %s with hostname_suffixes %q", h, r.ID(), c.HostnameSuffixes)
+					}
+				}
 				for _, port := range r.Ports {
 					if port.Port == 0 || len(port.Targets) == 0 {
 						t.Fatalf("accepted port %+v of %s", port, r.ID())
@@ -377,8 +442,14 @@ func checkInvariants(t *testing.T, c *Config) {
 		t.Fatalf("accepted TLS %+v", c.TLS)
 	}
 	l := c.Limits
-	if l.MaxSessions < 1 || l.MaxStreamsPerSession < 1 || l.DialTimeout <= 0 || l.IdleTimeout < 0 || l.UDPFlowIdle <= 0 || l.ShutdownGrace <= 0 {
+	if l.MaxSessions < 1 || l.MaxStreamsPerSession < 1 || l.DialTimeout <= 0 || l.IdleTimeout < 0 || l.UDPFlowIdle <= 0 || l.ShutdownGrace <= 0 ||
+		l.MaxHandshakes < 1 || l.MaxHandshakesPerSource < 1 || l.MaxHandshakesPerSource > l.MaxHandshakes {
 		t.Fatalf("accepted limits %+v", l)
+	}
+	for _, s := range c.HostnameSuffixes {
+		if s != strings.ToLower(strings.TrimPrefix(s, ".")) || ReservedHostname(s) {
+			t.Fatalf("accepted hostname suffix %q", s)
+		}
 	}
 }
 
@@ -396,5 +467,46 @@ func TestLoadTestdata(t *testing.T) {
 		if c != nil {
 			checkInvariants(t, c)
 		}
+	}
+}
+
+// TestValidateNewRules checks hostname_suffixes and the handshake limits on a
+// Config built in code, which Parse has not normalized.
+func TestValidateNewRules(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(c *Config)
+		want   string
+	}{
+		{"suffix not normalized", func(c *Config) { c.HostnameSuffixes = []string{".Shop.Internal"} },
+			`config: hostname_suffixes[0]: hostname suffix ".Shop.Internal" must be in lower case without a leading dot: write "shop.internal"`},
+		{"hostname outside suffixes", func(c *Config) {
+			c.HostnameSuffixes = []string{"shop.internal"}
+			c.Catalog.Projects[0].Services[0].Hostnames = []string{"api.shop.internal", "api.example.com"}
+		}, `config: projects[0].services[0].hostnames[1]: hostname "api.example.com" does not end in any of hostname_suffixes (shop.internal)`},
+		{"zero handshakes", func(c *Config) { c.Limits.MaxHandshakes = 0 },
+			"config: limits.max_handshakes: max_handshakes is 0: use 1 or more"},
+		{"zero handshakes per source", func(c *Config) { c.Limits.MaxHandshakesPerSource = 0 },
+			"config: limits.max_handshakes_per_source: max_handshakes_per_source is 0: use 1 or more"},
+		{"handshakes per source above the total", func(c *Config) { c.Limits.MaxHandshakes = 16 },
+			"config: limits.max_handshakes_per_source: max_handshakes_per_source 32 is more than max_handshakes 16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("", []byte(good))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(c)
+			if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("Validate: %v\nwant %s...", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultLimits(t *testing.T) {
+	l := DefaultLimits()
+	if l.MaxHandshakes != 512 || l.MaxHandshakesPerSource != 32 {
+		t.Errorf("DefaultLimits: MaxHandshakes %d, MaxHandshakesPerSource %d; want 512 and 32", l.MaxHandshakes, l.MaxHandshakesPerSource)
 	}
 }

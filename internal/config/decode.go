@@ -321,7 +321,23 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 		{"limits", func(v *yaml.Node, path string) error {
 			return d.limits(v, path, &c.Limits)
 		}},
+		{"hostname_suffixes", func(v *yaml.Node, path string) error {
+			if err := d.stringList(v, "hostname_suffixes", path, "[svc.cluster.local]", &c.HostnameSuffixes); err != nil {
+				return err
+			}
+			for i, s := range c.HostnameSuffixes {
+				c.HostnameSuffixes[i] = normalizeSuffix(s)
+			}
+			return nil
+		}},
 	})
+}
+
+// normalizeSuffix writes a hostname suffix as it is compared: in lower case,
+// as DNS compares names, and without the leading dot that people often
+// write (".svc.cluster.local").
+func normalizeSuffix(s string) string {
+	return strings.ToLower(strings.TrimPrefix(s, "."))
 }
 
 func (d *decoder) token(n *yaml.Node, path string, t *Token) error {
@@ -480,5 +496,7 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) error {
 		dur("idle_timeout", &l.IdleTimeout),
 		dur("udp_flow_idle", &l.UDPFlowIdle),
 		dur("shutdown_grace", &l.ShutdownGrace),
+		count("max_handshakes", &l.MaxHandshakes),
+		count("max_handshakes_per_source", &l.MaxHandshakesPerSource),
 	})
 }

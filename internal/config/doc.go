@@ -14,6 +14,7 @@
 //	  - name: alice                 # unique; appears in the gateway's logs
 //	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //	    projects: [shop]            # projects this token may forward, or ["*"]
+//	hostname_suffixes: [svc.cluster.local]   # needed if any hostnames: below
 //	projects:
 //	  - name: shop
 //	    services:
@@ -35,6 +36,8 @@
 //	  idle_timeout: 0s              # cut streams idle this long; 0 = never
 //	  udp_flow_idle: 60s            # forget a UDP flow idle this long
 //	  shutdown_grace: 10s           # on SIGTERM, wait this long for streams
+//	  max_handshakes: 512           # connections not yet through TLS and login
+//	  max_handshakes_per_source: 32 # the same, from one client IP address
 //
 // # Keys
 //
@@ -61,7 +64,20 @@
 // letters, digits and '-', not starting or ending with '-'. Project names are
 // unique; within a project a name is used by one service or addon only.
 // hostnames are extra DNS names for the hosts file; each may be claimed by
-// one resource only.
+// one resource only, and must end in one of hostname_suffixes.
+//
+// hostname_suffixes lists the DNS suffixes the gateway serves, such as
+// svc.cluster.local or shop.internal, so that a gateway cannot make clients
+// write names of other domains to their hosts files. A hostname ends in a
+// suffix when it equals it or ends in "." and the suffix. Suffixes are
+// compared in lower case, and a leading "." is accepted and dropped. Without
+// hostnames the key may be left out.
+//
+// Names that systems define for themselves are refused as hostnames and as
+// suffixes: localhost, anything ending in .localhost or starting with
+// localhost., anything starting with ip6- (ip6-localhost, ip6-allnodes) and
+// broadcasthost. ReservedHostname tells them; MatchesSuffix applies
+// hostname_suffixes to a name.
 //
 // Each service and addon needs at least one port. A port has a number
 // (1-65535, unique per resource among TCP protocols and among UDP), an
@@ -72,6 +88,11 @@
 //
 // limits are durations with a unit ("500ms", "5s", "2m") or counts. Every
 // limit must be positive, except idle_timeout where 0 means never.
+// max_handshakes bounds the connections that have not yet finished the TLS
+// handshake and the login, so that clients that connect and stall cannot
+// exhaust the gateway; max_handshakes_per_source bounds them per client IP
+// address, so that one client cannot take them all, and must not be more
+// than max_handshakes.
 //
 // Unknown keys, duplicate keys, YAML merge keys (<<) and a second YAML
 // document are errors, so that a typo is never silently ignored. Anchors and
@@ -84,6 +105,10 @@
 // fix it:
 //
 //	gateway.yaml:14:17: port 70000 out of range: use 1-65535
+//
+// A file that Load cannot read is reported without a line:
+//
+//	gateway.yaml: no such file: check --config, or create it (see the README's "Gateway config")
 //
 // # Use
 //

@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse checks that Parse never panics, that every error is one line
-// naming the file and a line, and that every config it accepts keeps the
-// promises of an accepted config.
+// naming the file and a line (and a column, if any, inside that line), and
+// that every config it accepts keeps the promises of an accepted config.
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
 	if err != nil {
@@ -34,6 +35,9 @@ func FuzzParse(f *testing.F) {
 			var e *Error
 			if !errors.As(err, &e) || e.Line < 1 {
 				t.Fatalf("error without a line: %#v", err)
+			}
+			if n := utf8.RuneCountInString(lineText(data, e.Line)); e.Column < 0 || e.Column > n+1 {
+				t.Fatalf("error at column %d of a line of %d characters: %v", e.Column, n, err)
 			}
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "fuzz.yaml:") || strings.ContainsAny(msg, "\r\n") {

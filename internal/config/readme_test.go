@@ -25,3 +25,30 @@ func TestREADMEConfigParses(t *testing.T) {
 		t.Fatalf("README config parsed to %+v; its limits must be the defaults it claims", c)
 	}
 }
+
+// TestDocExampleParses keeps the complete file in the package documentation
+// valid, with the defaults it claims for the limits.
+func TestDocExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "// A complete file")
+	if !ok {
+		t.Fatal(`doc.go has no "A complete file" example`)
+	}
+	rest, _, _ = strings.Cut(rest, "// # Keys")
+	var block strings.Builder
+	for _, line := range strings.Split(rest, "\n") {
+		if code, ok := strings.CutPrefix(line, "//\t"); ok {
+			block.WriteString(code + "\n")
+		}
+	}
+	c, err := Parse("doc.go", []byte(block.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits != DefaultLimits() || len(c.HostnameSuffixes) != 1 {
+		t.Fatalf("doc.go example parsed to limits %+v, suffixes %q: want the defaults and one suffix", c.Limits, c.HostnameSuffixes)
+	}
+}

@@ -66,8 +66,8 @@ var scannerProblems = []string{
 	"did not find expected hexdecimal number",
 }
 
-// syntaxError turns a yaml.v3 parse error into an *Error with a 1-based line
-// and a hint.
+// syntaxError turns a yaml.v3 parse error into an *Error with a 1-based line,
+// a column where it can be told, and a hint.
 func syntaxError(name string, data []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.Join(strings.Fields(msg), " ") // one line
@@ -79,19 +79,109 @@ func syntaxError(name string, data []byte, err error) *Error {
 			line++
 		}
 	}
-	if line == 0 {
-		line = locate(data, msg)
+	line, col := place(data, msg, line)
+	text := lineText(data, line)
+	return &Error{File: name, Line: line, Column: col,
+		Msg: "invalid YAML: " + msg + ": " + syntaxHint(msg, text, charAt(text, col)), Err: err}
+}
+
+// place finds the line and column of the problem msg that yaml.v3 reported
+// at line (0 if it gave none). The column is 0 where it cannot be told.
+func place(data []byte, msg string, line int) (int, int) {
+	if off := offset(data, msg, line); off >= 0 {
+		return lineCol(data, off)
 	}
 	if strings.Contains(msg, "tab character") {
 		// yaml.v3 names the line where the enclosing block starts.
 		line = firstTab(data, line)
 	}
-	lines := bytes.Count(data, []byte("\n"))
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		lines++
+	line = max(min(line, lineCount(data)), 1)
+	if strings.Contains(msg, "tab") || strings.Contains(msg, "cannot start any token") {
+		return line, tabColumn(lineText(data, line))
 	}
-	line = max(min(line, lines), 1)
-	return &Error{File: name, Line: line, Msg: "invalid YAML: " + msg + ": " + syntaxHint(msg, lineText(data, line)), Err: err}
+	return line, 0
+}
+
+// offset finds the byte where the problem msg, reported at line, is, for the
+// problems whose place can be told from the document; otherwise it returns
+// -1.
+func offset(data []byte, msg string, line int) int {
+	switch {
+	case isEncodingProblem(msg):
+		return badCharacter(data)
+	case strings.HasPrefix(msg, "unknown anchor '"):
+		anchor := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
+		return bytes.Index(data, []byte("*"+anchor))
+	case strings.Contains(msg, "exceeded max depth"):
+		// For nested blocks yaml.v3 names the line of some key before the
+		// level that is one too many, so there is nothing to agree with.
+		return scanYAML(data).tooDeep
+	case strings.Contains(msg, "end of stream"):
+		return agreed(data, scanYAML(data).quote, line)
+	case strings.HasPrefix(msg, "did not find expected ',' or ']'"):
+		return agreed(data, unclosed(data, '['), line)
+	case strings.HasPrefix(msg, "did not find expected ',' or '}'"):
+		return agreed(data, unclosed(data, '{'), line)
+	case strings.HasPrefix(msg, "did not find expected node content"):
+		// yaml.v3 names the end of the file, where it looked for a value,
+		// so there is nothing to agree with either.
+		return unclosed(data, 0)
+	}
+	return -1
+}
+
+// agreed returns off, found by scanYAML, if it is on the line yaml.v3 named
+// or on the first line (for which yaml.v3 names the line where it gave up
+// instead), and -1 if not, as then scanYAML misread the document.
+func agreed(data []byte, off, line int) int {
+	if off < 0 {
+		return -1
+	}
+	if l, _ := lineCol(data, off); line == 0 || l == line || l == 1 {
+		return off
+	}
+	return -1
+}
+
+// unclosed returns the offset of the innermost bracket still open at the end
+// of data if it is the bracket open (any bracket if open is 0), or -1.
+func unclosed(data []byte, open byte) int {
+	brackets := scanYAML(data).open
+	if len(brackets) == 0 {
+		return -1
+	}
+	off := brackets[len(brackets)-1]
+	if open != 0 && data[off] != open {
+		return -1
+	}
+	return off
+}
+
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+// tabColumn returns the column of the first tab in line, or 0.
+func tabColumn(line string) int {
+	i := strings.IndexByte(line, '\t')
+	if i < 0 {
+		return 0
+	}
+	return 1 + utf8.RuneCountInString(line[:i])
+}
+
+// charAt returns the character at the 1-based column col of line, or 0.
+func charAt(line string, col int) rune {
+	for _, r := range line {
+		if col--; col == 0 {
+			return r
+		}
+	}
+	return 0
 }
 
 func isParserProblem(msg string) bool {
@@ -108,25 +198,39 @@ func isParserProblem(msg string) bool {
 	return false
 }
 
-// locate finds the line of an error that yaml.v3 reports without one.
-func locate(data []byte, msg string) int {
-	switch {
-	case strings.Contains(msg, "UTF-8"), strings.Contains(msg, "UTF-16"),
-		strings.Contains(msg, "control characters"), strings.Contains(msg, "Unicode"):
-		for i := 0; i < len(data); {
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
-				return 1 + bytes.Count(data[:i], []byte("\n"))
-			}
-			i += size
-		}
-	case strings.HasPrefix(msg, "unknown anchor '"):
-		anchor := strings.TrimSuffix(strings.TrimPrefix(msg, "unknown anchor '"), "' referenced")
-		if i := bytes.Index(data, []byte("*"+anchor)); i >= 0 {
-			return 1 + bytes.Count(data[:i], []byte("\n"))
+func isEncodingProblem(msg string) bool {
+	for _, p := range []string{"UTF-8", "UTF-16", "control characters", "Unicode", "surrogate"} {
+		if strings.Contains(msg, p) {
+			return true
 		}
 	}
-	return 1
+	return false
+}
+
+// badCharacter returns the offset of the first character that yaml.v3
+// refuses, by its rules: one that is not UTF-8, or a control character other
+// than tab, line feed, carriage return and next line (U+0085). It returns -1
+// if there is none.
+func badCharacter(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 || !allowedCharacter(r) {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// allowedCharacter is the printable set of YAML 1.1, which yaml.v3 checks.
+func allowedCharacter(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r == 0x85:
+	case 0x20 <= r && r <= 0x7E, 0xA0 <= r && r <= 0xD7FF, 0xE000 <= r && r <= 0xFFFD, 0x10000 <= r && r <= 0x10FFFF:
+	default:
+		return false
+	}
+	return true
 }
 
 // firstTab returns the first line from line on that is indented with a tab,
@@ -141,7 +245,10 @@ func firstTab(data []byte, line int) int {
 	return line
 }
 
+// lineText returns the 1-based line of data, without a byte order mark, as
+// lineCol counts columns.
 func lineText(data []byte, line int) string {
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	for i := 1; i < line; i++ {
 		j := bytes.IndexByte(data, '\n')
 		if j < 0 {
@@ -155,7 +262,8 @@ func lineText(data []byte, line int) string {
 	return string(data)
 }
 
-func syntaxHint(msg, line string) string {
+// syntaxHint says how to fix msg, reported on line at the character at.
+func syntaxHint(msg, line string, at rune) string {
 	switch {
 	case strings.Contains(msg, "tab") || strings.Contains(line, "\t") && strings.Contains(msg, "cannot start any token"):
 		return "indent with spaces, not tabs"
@@ -175,6 +283,12 @@ func syntaxHint(msg, line string) string {
 		return "save the file as UTF-8"
 	case strings.Contains(msg, "unknown anchor"):
 		return "define the anchor with &name before using *name"
+	case strings.Contains(msg, "exceeded max depth"):
+		return "nest less deeply (a gateway config needs about 8 levels): look for a [, { or - repeated by mistake"
+	case at == '[':
+		return "close the list that opens here with ]"
+	case at == '{':
+		return "close the mapping that opens here with }"
 	}
 	return "check the indentation, quotes and brackets on this line and the one before"
 }

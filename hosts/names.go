@@ -1,0 +1,29 @@
+package hosts
+
+import "strings"
+
+// Reserved reports whether name (in any case) is one that systems define
+// for themselves in their hosts file or resolver: localhost, a name under
+// .localhost, one starting with "localhost.", one starting with "ip6-"
+// (Debian's ip6-localhost, ip6-loopback, ip6-allnodes...) or broadcasthost
+// (macOS). fwd never writes these: a client that did would send its own
+// local traffic through a tunnel. Gateways refuse them in their catalogs.
+func Reserved(name string) bool {
+	n := strings.ToLower(name)
+	return n == "localhost" || strings.HasSuffix(n, ".localhost") || strings.HasPrefix(n, "localhost.") ||
+		strings.HasPrefix(n, "ip6-") || n == "broadcasthost"
+}
+
+// UnderSuffix reports whether name is one of suffixes or ends in "."
+// followed by one of them, ignoring case and a suffix's leading ".". An
+// empty suffix matches nothing.
+func UnderSuffix(name string, suffixes []string) bool {
+	n := strings.ToLower(name)
+	for _, s := range suffixes {
+		s = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "."))
+		if s != "" && (n == s || strings.HasSuffix(n, "."+s)) {
+			return true
+		}
+	}
+	return false
+}
