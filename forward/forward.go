@@ -42,6 +42,10 @@ type Options struct {
 	// ConnectWait is how long a new local connection waits for a tunnel that
 	// is down before it is closed; zero means 10s.
 	ConnectWait time.Duration
+	// Timeout bounds each connection to the gateway, from TCP connect to
+	// the end of login; zero means 10s. The first connection's failure is
+	// returned by the Forward call; later ones are retried.
+	Timeout time.Duration
 	// UDPFlowIdle ends a UDP flow (one local client address) after this long
 	// without a datagram either way; zero means 60s.
 	UDPFlowIdle time.Duration
@@ -91,6 +95,7 @@ const (
 	StateConnected State = iota + 1
 	StateReconnecting
 	StateStopped
+	StateConnecting // a connection to the gateway is under way: see Event.Phase
 )
 
 func (s State) String() string {
@@ -101,14 +106,20 @@ func (s State) String() string {
 		return "reconnecting"
 	case StateStopped:
 		return "stopped"
+	case StateConnecting:
+		return "connecting"
 	}
 	return "unknown"
 }
 
 // Event reports a change: the tunnel's state, or the set of forwards.
 type Event struct {
-	State   State
-	Err     error    // why the tunnel is reconnecting, if known
+	State State
+	// Phase is, with StateConnecting, the step the connection is in.
+	Phase tunnel.Phase
+	// Err is why the tunnel is reconnecting, if known, or why the client
+	// stopped by itself (see Client.Done).
+	Err     error
 	Results []Result // every current forward
 }
 
@@ -131,6 +142,12 @@ type Client struct {
 	link      *link
 
 	reconnects atomic.Int64
+
+	// done is closed when the client stopped by itself because the gateway
+	// refused it for good; fatal says why.
+	done      chan struct{}
+	fatal     error
+	fatalOnce sync.Once
 
 	mu       sync.Mutex
 	stopped  bool
@@ -166,11 +183,12 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}}
-	cfg := &tunnel.ClientConfig{Token: opts.Token, Trust: opts.Trust, Dialer: opts.Dialer}
+	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, done: make(chan struct{})}
+	cfg := &tunnel.ClientConfig{Token: opts.Token, Trust: opts.Trust, Dialer: opts.Dialer, DialTimeout: opts.Timeout,
+		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
 	c.link = newLink(func(ctx context.Context) (*tunnel.Session, error) {
 		return tunnel.Dial(ctx, opts.Gateway, cfg)
-	}, c.stateChanged, c.reconnected)
+	}, c.stateChanged, c.reconnected, c.refused)
 	if !opts.SkipHostnames {
 		c.hosts = newHostnames(hosts.New(opts.HostsFile), log)
 	}
@@ -468,7 +486,11 @@ func (req request) String() string {
 
 // Stop closes every forward and the tunnel and removes the hostnames. The
 // Client cannot be used again.
-func (c *Client) Stop() error {
+func (c *Client) Stop() error { return c.stop(nil) }
+
+// stop is Stop; cause, if set, is why the client stops by itself, which the
+// stopped event carries.
+func (c *Client) stop(cause error) error {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
@@ -485,7 +507,7 @@ func (c *Client) Stop() error {
 	}
 	c.mu.Unlock()
 	c.link.close()
-	c.emit(Event{State: StateStopped})
+	c.emit(Event{State: StateStopped, Err: cause})
 	return err
 }
 
@@ -540,6 +562,39 @@ func (c *Client) logReconnecting(err error, attempt int) {
 		c.log.Info("still reconnecting", "attempts", attempt, "err", err)
 	default:
 		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
+	}
+}
+
+// refused is the link's callback for a reconnect the gateway refused for
+// good (the token was removed, the certificate changed): the client stops
+// as Stop does, hostnames included, and Done is closed.
+func (c *Client) refused(err error) {
+	c.fatalOnce.Do(func() {
+		c.log.Error("the gateway refused to take this client back; stopping", "err", err)
+		// Stop waits for the link, whose goroutine this is: not here.
+		go func() {
+			if stopErr := c.stop(err); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
+			c.fatal = err
+			close(c.done)
+		}()
+	})
+}
+
+// Done is closed when the client has stopped by itself: the gateway refused
+// a reconnect for good (a removed token, a certificate no longer trusted).
+// Err then says why. Stop does not close it.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the client stopped by itself, once Done is closed; nil
+// before.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.fatal
+	default:
+		return nil
 	}
 }
 

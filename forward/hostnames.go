@@ -106,9 +106,22 @@ func (h *hostnames) remove() error {
 	return nil
 }
 
+// hostsError says which hosts file could not be written and why, keeping
+// the cause for errors.Is (fs.ErrPermission: a caller may suggest sudo).
 func hostsError(path string, err error) error {
-	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("%w %s: permission denied", ErrHostsFile, path)
-	}
-	return fmt.Errorf("%w %s: %w", ErrHostsFile, path, err)
+	return &hostsFileError{path: path, err: err}
 }
+
+type hostsFileError struct {
+	path string
+	err  error
+}
+
+func (e *hostsFileError) Error() string {
+	if errors.Is(e.err, fs.ErrPermission) {
+		return fmt.Sprintf("%v %s: permission denied", ErrHostsFile, e.path)
+	}
+	return fmt.Sprintf("%v %s: %v", ErrHostsFile, e.path, e.err)
+}
+
+func (e *hostsFileError) Unwrap() []error { return []error{ErrHostsFile, e.err} }

@@ -34,6 +34,10 @@ type link struct {
 	// itself, with its cause; attempt n >= 1 is the n-th failed redial.
 	onState func(state State, err error, attempt int)
 	onUp    func(s *tunnel.Session) // after every reconnect, with the new catalog
+	// onFatal reports a redial the gateway refused for good (token,
+	// trust, version): the link has stopped reconnecting. It runs on the
+	// link's goroutine and must not wait for the link.
+	onFatal func(err error)
 
 	mu        sync.Mutex
 	cur       *tunnel.Session
@@ -45,9 +49,9 @@ type link struct {
 	done      chan struct{} // closed when the link has let go of its sessions
 }
 
-func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error, int), onUp func(*tunnel.Session)) *link {
+func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error, int), onUp func(*tunnel.Session), onFatal func(error)) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &link{dial: dial, onState: onState, onUp: onUp, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &link{dial: dial, onState: onState, onUp: onUp, onFatal: onFatal, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // start makes the first connection. Its error is returned as is: a client
@@ -206,12 +210,16 @@ func (l *link) closeDeparting() {
 	}
 }
 
-// redial tries until it connects or the link is closed.
+// redial tries until it connects, the link is closed, or the gateway
+// refuses for good: a token it no longer accepts, a certificate that is no
+// longer trusted or a protocol it does not speak will not change by trying
+// again, and a client that kept trying would hold its hostnames for ever.
 func (l *link) redial() (*tunnel.Session, bool) {
+	var wait time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			select {
-			case <-time.After(backoff(attempt)):
+			case <-time.After(max(backoff(attempt), wait)):
 			case <-l.ctx.Done():
 				return nil, false
 			}
@@ -223,8 +231,29 @@ func (l *link) redial() (*tunnel.Session, bool) {
 		if l.ctx.Err() != nil {
 			return nil, false
 		}
+		if refusedForGood(err) {
+			l.onFatal(err)
+			return nil, false
+		}
+		wait = retryAfter(err)
 		l.onState(StateReconnecting, err, attempt+1)
 	}
+}
+
+// refusedForGood reports whether a redial failed in a way that trying again
+// cannot fix.
+func refusedForGood(err error) bool {
+	return errors.Is(err, tunnel.ErrUnauthorized) || errors.Is(err, tunnel.ErrUntrusted) || errors.Is(err, tunnel.ErrVersion)
+}
+
+// retryAfter is the wait a gateway asked for (too many failed logins from
+// this address, someone else's perhaps), or 0.
+func retryAfter(err error) time.Duration {
+	var le *tunnel.LoginError
+	if errors.As(err, &le) {
+		return le.RetryAfter
+	}
+	return 0
 }
 
 // backoff is the wait before the attempt-th retry (attempt >= 1).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,13 +17,40 @@ import (
 	"github.com/fwd-dev/fwd/internal/mux"
 )
 
-// Errors a client gets from Dial. Each is wrapped with the gateway's message.
+// Errors a client gets from Dial. A refused login is a *LoginError, which
+// matches one of ErrUnauthorized, ErrThrottled, ErrVersion or ErrRefused.
 var (
 	ErrUnauthorized = errors.New("tunnel: gateway refused the token")
+	ErrThrottled    = errors.New("tunnel: too many failed logins")
 	ErrVersion      = errors.New("tunnel: gateway speaks another protocol version")
 	ErrUnreachable  = errors.New("tunnel: gateway unreachable")
 	ErrRefused      = errors.New("tunnel: gateway refused the session")
 )
+
+// LoginError is the gateway's refusal of a login, from its error message.
+type LoginError struct {
+	Code    string // the message's code: "unauthorized", "too_many_failures", ...
+	Message string // the gateway's words for the user
+	// RetryAfter is how long the gateway asks to wait (too_many_failures).
+	RetryAfter time.Duration
+}
+
+func (e *LoginError) sentinel() error {
+	switch e.Code {
+	case codeUnauthorized:
+		return ErrUnauthorized
+	case codeThrottled:
+		return ErrThrottled
+	case codeVersion:
+		return ErrVersion
+	}
+	return ErrRefused
+}
+
+func (e *LoginError) Error() string { return e.sentinel().Error() + ": " + e.Message }
+
+// Is matches the sentinel for the refusal's code.
+func (e *LoginError) Is(target error) bool { return target == e.sentinel() }
 
 // ClientConfig says how to reach and log in to a gateway.
 type ClientConfig struct {
@@ -33,13 +61,74 @@ type ClientConfig struct {
 	// Dialer, if set, makes the TCP connection (tests route it through a
 	// delay or a fault injector).
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnPhase, if set, is called as Dial enters each phase, on Dial's
+	// goroutine, so that a user waiting can be told what is being waited for.
+	OnPhase func(Phase)
+}
+
+// Phase is a step of Dial.
+type Phase int
+
+// The phases of Dial, in order.
+const (
+	PhaseConnect Phase = iota + 1 // TCP connection to the gateway
+	PhaseTLS                      // TLS handshake, certificate check included
+	PhaseLogin                    // hello, token check and welcome
+)
+
+// String names the phase for people: "connecting", "TLS handshake", "login".
+func (p Phase) String() string {
+	switch p {
+	case PhaseConnect:
+		return "connecting"
+	case PhaseTLS:
+		return "TLS handshake"
+	case PhaseLogin:
+		return "login"
+	}
+	return "unknown phase"
+}
+
+// DialError is a Dial that could not reach a working gateway: it says in
+// which phase and, when the phase ran out of time, after how long. It
+// matches ErrUnreachable.
+type DialError struct {
+	Phase   Phase
+	Addr    string
+	Timeout time.Duration // set when the phase did not finish in time
+	Err     error
+}
+
+func (e *DialError) Error() string {
+	what := map[Phase]string{PhaseConnect: "connecting to", PhaseTLS: "TLS handshake with", PhaseLogin: "login at"}[e.Phase]
+	if e.Timeout > 0 {
+		return fmt.Sprintf("%s: %s %s did not finish in %s", ErrUnreachable, what, e.Addr, e.Timeout)
+	}
+	return fmt.Sprintf("%s: %s %s: %v", ErrUnreachable, what, e.Addr, e.Err)
+}
+
+// Unwrap returns the underlying failure.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnreachable) true.
+func (e *DialError) Is(target error) bool { return target == ErrUnreachable }
+
+// dialFailed wraps err as a *DialError of phase, naming the timeout when
+// the deadline was what ended it.
+func dialFailed(ctx context.Context, phase Phase, addr string, timeout time.Duration, err error) error {
+	e := &DialError{Phase: phase, Addr: addr, Err: err}
+	if ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		e.Timeout = timeout
+	}
+	return e
 }
 
 // Session is one client connection to a gateway. Its methods are safe for
 // concurrent use.
 type Session struct {
-	mux     *mux.Session
-	catalog catalog.Catalog
+	mux      *mux.Session
+	catalog  catalog.Catalog
+	suffixes []string
 }
 
 // Dial connects to the gateway at addr ("host:port"), verifies it, logs in and
@@ -68,10 +157,17 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext
 	}
+	phase := func(p Phase) {
+		if cfg.OnPhase != nil {
+			cfg.OnPhase(p)
+		}
+	}
+	phase(PhaseConnect)
 	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, err)
+		return nil, dialFailed(ctx, PhaseConnect, addr, timeout, err)
 	}
+	phase(PhaseTLS)
 	conn := tls.Client(raw, tlsConf)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
@@ -79,16 +175,21 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 		if errors.As(err, &untrusted) {
 			return nil, untrusted
 		}
-		return nil, fmt.Errorf("%w: TLS handshake with %s: %w", ErrUnreachable, addr, err)
+		return nil, dialFailed(ctx, PhaseTLS, addr, timeout, err)
 	}
 	if p := conn.ConnectionState().NegotiatedProtocol; p != alpn {
 		conn.Close()
-		return nil, fmt.Errorf("%w: %s is not a fwd gateway (TLS application protocol %q, want %q)", ErrUnreachable, addr, p, alpn)
+		return nil, &DialError{Phase: PhaseTLS, Addr: addr, Err: fmt.Errorf("not a fwd gateway (TLS application protocol %q, want %q)", p, alpn)}
 	}
+	phase(PhaseLogin)
 	s, err := login(ctx, conn, cfg.Token)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		var le *LoginError
+		if errors.As(err, &le) {
+			return nil, err
+		}
+		return nil, dialFailed(ctx, PhaseLogin, addr, timeout, err)
 	}
 	return s, nil
 }
@@ -100,7 +201,7 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 	control, err := ms.OpenStream()
 	if err != nil {
 		ms.Close()
-		return nil, fmt.Errorf("%w: open control stream: %w", ErrUnreachable, err)
+		return nil, fmt.Errorf("open control stream: %w", err)
 	}
 	// The deadline covers the whole login; a gateway that accepts TCP but
 	// never answers must not hang the client.
@@ -109,17 +210,17 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 	}
 	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: token}); err != nil {
 		ms.Close()
-		return nil, fmt.Errorf("%w: send login: %w", ErrUnreachable, err)
+		return nil, fmt.Errorf("send login: %w", err)
 	}
 	reply, err := readControl(bufio.NewReader(control))
 	if err != nil {
 		ms.Close()
-		return nil, fmt.Errorf("%w: read login reply: %w", ErrUnreachable, err)
+		return nil, fmt.Errorf("read login reply: %w", err)
 	}
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms}
+		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
@@ -129,21 +230,20 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 		return nil, loginError(reply)
 	}
 	ms.Close()
-	return nil, fmt.Errorf("%w: unexpected %q message", ErrRefused, reply.Type)
+	return nil, &LoginError{Code: "unexpected", Message: fmt.Sprintf("unexpected %q message", reply.Type)}
 }
 
 func loginError(m *controlMsg) error {
-	switch m.Code {
-	case codeUnauthorized:
-		return fmt.Errorf("%w: %s", ErrUnauthorized, m.Message)
-	case codeVersion:
-		return fmt.Errorf("%w: %s", ErrVersion, m.Message)
-	}
-	return fmt.Errorf("%w: %s", ErrRefused, m.Message)
+	return &LoginError{Code: m.Code, Message: m.Message, RetryAfter: time.Duration(max(m.RetryAfter, 0)) * time.Second}
 }
 
 // Catalog returns what the gateway offered this session's token.
 func (s *Session) Catalog() catalog.Catalog { return s.catalog }
+
+// HostnameSuffixes returns the suffixes the gateway declared for its
+// catalog's hostnames: a client writes a catalog hostname to its hosts file
+// only under one of them. A gateway of an older version declares none.
+func (s *Session) HostnameSuffixes() []string { return s.suffixes }
 
 // Done is closed when the session ends, whichever side ended it.
 func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }

@@ -33,14 +33,17 @@ type Gateway struct {
 	// Dial makes connections to targets; nil means net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*mux.Session]struct{}
-	closing   bool
-	draining  atomic.Bool // Shutdown started: new streams are refused
-	wg        sync.WaitGroup
-	next      sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
-	logins    loginLimiter
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	sessions   map[*mux.Session]struct{}
+	closing    bool
+	draining   atomic.Bool // Shutdown started: new streams are refused
+	wg         sync.WaitGroup
+	next       sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
+	logins     loginLimiter
+	handshakes handshakeGate
+	turned     atomic.Int64 // connections refused at the handshake caps since the last log line
+	turnedLog  atomic.Int64 // when that line was logged, unix ns
 }
 
 // ErrGatewayClosed is returned by Serve after Shutdown.
@@ -75,15 +78,54 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		if pause.Succeeded() {
 			g.logger().Info("accepting again")
 		}
+		source := remoteIP(conn)
+		if total, perSource := g.maxHandshakes(); !g.handshakes.enter(source, total, perSource) {
+			// Closed before TLS: a flood of connections that never speak
+			// costs the gateway one accept each, not a descriptor held for
+			// the handshake timeout.
+			conn.Close()
+			g.turnedAway(source)
+			continue
+		}
 		if !g.startConn() {
+			g.handshakes.leave(source)
 			conn.Close()
 			return ErrGatewayClosed
 		}
 		go func() {
 			defer g.wg.Done()
-			g.serveConn(conn)
+			g.serveConn(conn, source)
 		}()
 	}
+}
+
+// maxHandshakes returns the caps on connections not yet logged in, in all
+// and per source; a Config built in code without them gets the defaults.
+func (g *Gateway) maxHandshakes() (total, perSource int) {
+	d := config.DefaultLimits()
+	total, perSource = g.Config.Limits.MaxHandshakes, g.Config.Limits.MaxHandshakesPerSource
+	if total <= 0 {
+		total = d.MaxHandshakes
+	}
+	if perSource <= 0 {
+		perSource = d.MaxHandshakesPerSource
+	}
+	return total, perSource
+}
+
+// turnedAway logs connections refused at the handshake caps: the first at
+// once, then at most one line a minute with how many more there were.
+func (g *Gateway) turnedAway(source string) {
+	n := g.turned.Add(1)
+	now := time.Now().UnixNano()
+	last := g.turnedLog.Load()
+	if now-last < int64(time.Minute) || !g.turnedLog.CompareAndSwap(last, now) {
+		return
+	}
+	g.turned.Store(0)
+	total, perSource := g.maxHandshakes()
+	g.logger().Warn("refusing connections at the handshake limit: too many not logged in yet",
+		"source", source, "refused", n, "max_handshakes", total, "max_handshakes_per_source", perSource)
 }
 
 // startConn counts a new connection unless Shutdown has begun: adding to the
@@ -211,15 +253,12 @@ func (g *Gateway) closeSessions() {
 	}
 }
 
-func (g *Gateway) serveConn(raw net.Conn) {
+// serveConn serves one connection that entered the handshake gate from
+// source; it leaves the gate once the login is over.
+func (g *Gateway) serveConn(raw net.Conn, source string) {
+	loggedIn := sync.OnceFunc(func() { g.handshakes.leave(source) })
+	defer loggedIn()
 	log := g.logger().With("remote", raw.RemoteAddr().String())
-	source := remoteIP(raw)
-	if wait := g.logins.delay(source); wait > 0 {
-		// Refuse before the handshake: a guesser pays nothing else.
-		log.Warn("refusing session: too many failed logins", "retry_in", wait.Round(time.Second))
-		raw.Close()
-		return
-	}
 	conn := tls.Server(raw, g.TLS)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
@@ -243,6 +282,7 @@ func (g *Gateway) serveConn(raw net.Conn) {
 		st.Reset()
 	})
 	sess, err := g.login(ctx, ms, control, source)
+	loggedIn()
 	if err != nil {
 		log.Info("login failed", "err", err)
 		return
@@ -258,7 +298,7 @@ func (g *Gateway) serveConn(raw net.Conn) {
 	// Data streams are taken from before the welcome goes out: the client
 	// may open one as soon as it has read it.
 	wait := g.serveStreams(ms, sess, log)
-	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows)); err != nil {
+	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows), g.Config.HostnameSuffixes); err != nil {
 		log.Info("login failed", "err", err)
 		ms.Close()
 		wait()
@@ -289,17 +329,23 @@ type session struct {
 	streams chan struct{} // semaphore: one slot per open data stream
 }
 
-// welcome sends the catalog the token may see; the session is then live.
-func (s *session) welcome(cat catalog.Catalog) error {
-	if err := writeControl(s.control, &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat}); err != nil {
+// welcome sends the catalog the token may see, with the suffixes its
+// hostnames may be written under; the session is then live.
+func (s *session) welcome(cat catalog.Catalog, suffixes []string) error {
+	m := &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat, HostnameSuffixes: suffixes}
+	if err := writeControl(s.control, m); err != nil {
 		return fmt.Errorf("send welcome: %w", err)
 	}
 	return s.control.SetDeadline(time.Time{})
 }
 
 func (s *session) refuse(code, msg string) {
+	s.refuseMsg(&controlMsg{Type: msgError, Code: code, Message: msg})
+}
+
+func (s *session) refuseMsg(m *controlMsg) {
 	s.control.SetWriteDeadline(time.Now().Add(time.Second))
-	writeControl(s.control, &controlMsg{Type: msgError, Code: code, Message: msg})
+	writeControl(s.control, m)
 }
 
 func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux.Stream, source string) (*session, error) {
@@ -323,9 +369,17 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
 		return nil, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type)
 	}
+	// Charged before the token is checked, so that attempts made at once
+	// cannot all be checked before the first failure counts. A source that
+	// must wait is told so, and its token is not looked at.
+	if wait := g.logins.attempt(source); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		s.refuseMsg(&controlMsg{Type: msgError, Code: codeThrottled, RetryAfter: secs,
+			Message: fmt.Sprintf("too many failed logins from %s: try again in %ds", source, secs)})
+		return nil, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs)
+	}
 	tok, err := g.Config.Authenticate(hello.Token)
 	if err != nil {
-		g.logins.failed(source)
 		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
 		return nil, err // the token itself is never logged
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,9 +150,50 @@ func TestLoginFailuresAreRateLimited(t *testing.T) {
 			t.Fatalf("attempt %d: %v, want ErrUnauthorized", i+1, err)
 		}
 	}
-	// Past the free budget the source must wait, even with the right token.
-	if _, err := f.dial(t, testToken); !errors.Is(err, tunnel.ErrUnreachable) {
-		t.Fatalf("sixth attempt at once: %v, want the connection refused", err)
+	// Past the free budget the source must wait, even with the right token,
+	// and is told so after TLS, with the seconds to wait.
+	_, err := f.dial(t, testToken)
+	var le *tunnel.LoginError
+	if !errors.Is(err, tunnel.ErrThrottled) || !errors.As(err, &le) || le.RetryAfter <= 0 {
+		t.Fatalf("sixth attempt at once: %v, want ErrThrottled with a wait", err)
+	}
+	if !strings.Contains(err.Error(), "try again in") {
+		t.Fatalf("throttled login says %q, want how long to wait", err)
+	}
+}
+
+// TestConcurrentWrongTokensCharged: 300 wrong tokens at once from one
+// source. Each attempt is charged before its token is checked, so only
+// the free budget's worth are checked at all; the rest are told to wait.
+func TestConcurrentWrongTokensCharged(t *testing.T) {
+	limits := config.DefaultLimits()
+	limits.MaxHandshakesPerSource = 300
+	f := newGateway(t, limits)
+	var checked, throttled, other atomic.Int32
+	var wg sync.WaitGroup
+	for range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.dial(t, "fwd_wrong")
+			switch {
+			case errors.Is(err, tunnel.ErrUnauthorized):
+				checked.Add(1)
+			case errors.Is(err, tunnel.ErrThrottled):
+				throttled.Add(1)
+			default:
+				other.Add(1)
+				t.Logf("unexpected: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("300 concurrent wrong tokens: %d checked, %d told to wait, %d other", checked.Load(), throttled.Load(), other.Load())
+	if n := checked.Load(); n > 5 {
+		t.Fatalf("%d of 300 concurrent wrong tokens were checked, want at most the free budget of 5", n)
+	}
+	if other.Load() > 0 {
+		t.Fatalf("%d attempts failed otherwise", other.Load())
 	}
 }
 

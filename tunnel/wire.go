@@ -216,6 +216,7 @@ const (
 	codeUnauthorized = "unauthorized"
 	codeVersion      = "version"
 	codeLimit        = "limit"
+	codeThrottled    = "too_many_failures"
 )
 
 // controlMsg is every control message; fields unused by a type stay empty.
@@ -226,6 +227,11 @@ type controlMsg struct {
 	Catalog *catalog.Catalog `json:"catalog,omitempty"`
 	Code    string           `json:"code,omitempty"`
 	Message string           `json:"message,omitempty"`
+	// RetryAfter is, with code too_many_failures, the seconds to wait.
+	RetryAfter int `json:"retry_after,omitempty"`
+	// HostnameSuffixes, in a welcome, are the suffixes under which the
+	// catalog's hostnames may be written to the client's hosts file.
+	HostnameSuffixes []string `json:"hostname_suffixes,omitempty"`
 }
 
 // writeControl writes one length-prefixed control frame.

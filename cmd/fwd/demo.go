@@ -16,12 +16,12 @@ import (
 
 // demoOptions are the flags of fwd demo.
 type demoOptions struct {
-	verbose bool
-	output  outputFlag
+	global *globalOptions
+	output outputFlag
 }
 
-func newDemoCmd(s streams) *cobra.Command {
-	opts := &demoOptions{}
+func newDemoCmd(s streams, g *globalOptions) *cobra.Command {
+	opts := &demoOptions{global: g}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Try fwd: an embedded gateway with demo services, forwarded at once",
@@ -36,15 +36,14 @@ real TLS tunnel without touching the hosts file. Nothing leaves this machine.`,
 			return runDemo(cmd.Context(), opts, s)
 		},
 	}
-	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "log debug detail")
 	opts.output.register(cmd)
 	return cmd
 }
 
 func runDemo(ctx context.Context, o *demoOptions, s streams) error {
-	log := newLogger(s.Err, o.output.json(), o.verbose)
+	log := newLogger(s.Err, o.output.json(), o.global.verbose)
 	gwLog := log
-	if !o.verbose {
+	if !o.global.verbose {
 		// The embedded gateway's session lines would only clutter a first look.
 		gwLog = slog.New(quietHandler{log.Handler()})
 	}
@@ -81,7 +80,7 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 		return err
 	}
 	<-ctx.Done()
-	return shutdown(client, log, s.Err)
+	return shutdown(client, log, false)
 }
 
 func demoIntro(s streams, env *demo.Env, results []forward.Result) error {

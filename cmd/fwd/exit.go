@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
@@ -33,21 +35,83 @@ func usageErrorf(format string, args ...any) error {
 // explain maps an error to its exit code and the one line users read, with
 // what to do about it. It is the only place that decides either.
 func explain(err error) (int, string) {
-	var untrusted *tunnel.UntrustedError
+	code, msg := classify(err)
+	return code, oneLine(msg)
+}
+
+func classify(err error) (int, string) {
+	var (
+		untrusted *tunnel.UntrustedError
+		dialErr   *tunnel.DialError
+		login     *tunnel.LoginError
+	)
 	switch {
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted, otherThan(err, errInterrupted)
 	case errors.As(err, &untrusted):
 		return exitAuth, fmt.Sprintf("gateway certificate not trusted (%v): if you trust it, add --fingerprint %s, or pass its CA with --ca FILE",
 			untrusted.Reason, untrusted.Fingerprint)
+	case errors.Is(err, tunnel.ErrThrottled) && errors.As(err, &login):
+		return exitAuth, "gateway refused the login: " + login.Message + " (earlier attempts from this address used a wrong token)"
 	case errors.Is(err, tunnel.ErrUnauthorized):
 		return exitAuth, err.Error()
+	case errors.As(err, &dialErr):
+		return exitUnreachable, err.Error() + ": " + dialHint(dialErr)
 	case errors.Is(err, tunnel.ErrUnreachable):
 		return exitUnreachable, err.Error() + ": check --gateway (or FWD_GATEWAY) and that the gateway runs"
 	case errors.Is(err, hosts.ErrLockBusy):
 		return exitError, err.Error() // names the lock file; sudo would not help
-	case errors.Is(err, forward.ErrHostsFile):
+	case errors.Is(err, forward.ErrHostsFile) && errors.Is(err, fs.ErrPermission):
 		return exitError, err.Error() + ": run with sudo, or add --skipHostnames to forward without hostnames"
+	case errors.Is(err, forward.ErrHostsFile):
+		return exitError, err.Error() + ": check --hosts-file, or add --skipHostnames to forward without hostnames"
 	case errors.As(err, new(*usageError)), errors.As(err, new(*config.Error)):
 		return exitUsage, err.Error()
 	}
 	return exitError, err.Error()
+}
+
+// dialHint says what to check for a gateway that could not be reached, by
+// the phase that failed.
+func dialHint(e *tunnel.DialError) string {
+	switch e.Phase {
+	case tunnel.PhaseTLS:
+		return "is it a fwd gateway, and is --gateway right?"
+	case tunnel.PhaseLogin:
+		return "the gateway answered TLS but not the login: is it a fwd gateway of this version, and is it overloaded?"
+	}
+	return "check --gateway (or FWD_GATEWAY) and that the gateway runs"
+}
+
+// otherThan is the text of the errors joined with sentinel, without it.
+func otherThan(err, sentinel error) string {
+	var parts []string
+	for _, e := range unjoin(err) {
+		if e != sentinel {
+			parts = append(parts, e.Error())
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// oneLine puts a message that joined errors spread over lines on one line,
+// without saying the same thing twice (a failed write and the failed
+// cleanup after it often have the same cause).
+func oneLine(msg string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(msg, "\n") {
+		if p = strings.TrimSpace(p); p != "" && !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

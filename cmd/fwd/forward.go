@@ -2,22 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/ui"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -42,50 +37,82 @@ type forwardOptions struct {
 	skipHostnames bool
 	hostsFile     string
 	connectWait   time.Duration
-	verbose       bool
+	timeout       time.Duration
+	global        *globalOptions
 	output        outputFlag
 }
 
 // newForwardCmd builds fwd service, addon or all. runF replaces the run step
 // in tests of flag handling; nil runs the forward.
-func newForwardCmd(s streams, kind forwardKind, runF func(context.Context, *forwardOptions) error) *cobra.Command {
-	opts := &forwardOptions{kind: kind}
+func newForwardCmd(s streams, g *globalOptions, kind forwardKind, runF func(context.Context, *forwardOptions) error) *cobra.Command {
+	opts := &forwardOptions{kind: kind, global: g}
 	if runF == nil {
 		runF = func(ctx context.Context, o *forwardOptions) error { return runForward(ctx, o, s) }
 	}
-	cmd := &cobra.Command{Args: cobra.NoArgs}
+	cmd := &cobra.Command{Args: cobra.MaximumNArgs(1)}
+	f := cmd.Flags()
 	switch kind {
 	case forwardService:
-		cmd.Use, cmd.Short = "service", "Forward every port of one service"
-		cmd.Example = "  sudo fwd service --project shop --service api\n  fwd service --project shop --service api --skipHostnames"
-		cmd.Flags().StringVar(&opts.name, "service", "", "the service to forward (required)")
+		cmd.Use, cmd.Short = "service [NAME]", "Forward every port of one service"
+		cmd.Example = "  sudo fwd service api --project shop\n  fwd service --project shop --service api --skipHostnames"
+		f.StringVar(&opts.name, "service", "", "the service to forward (or give it as the argument)")
+		aliasFlag(cmd, &opts.name, "serviceId", "service")
 	case forwardAddon:
-		cmd.Use, cmd.Short = "addon", "Forward every port of one addon (a database, a cache)"
-		cmd.Example = "  sudo fwd addon --project shop --addon db"
-		cmd.Flags().StringVar(&opts.name, "addon", "", "the addon to forward (required)")
+		cmd.Use, cmd.Short = "addon [NAME]", "Forward every port of one addon (a database, a cache)"
+		cmd.Example = "  sudo fwd addon db -p shop\n  fwd addon --project shop --addon db --skipHostnames"
+		f.StringVar(&opts.name, "addon", "", "the addon to forward (or give it as the argument)")
+		aliasFlag(cmd, &opts.name, "addonId", "addon")
 	case forwardAll:
-		cmd.Use, cmd.Short = "all", "Forward every service and addon of a project, or of every project the token sees"
-		cmd.Example = "  sudo fwd all --project shop\n  fwd all --skipHostnames --output json"
+		cmd.Use, cmd.Short = "all [PROJECT]", "Forward every service and addon of a project, or of every project the token sees"
+		cmd.Example = "  sudo fwd all shop\n  fwd all --skipHostnames --output json"
 	}
-	f := cmd.Flags()
 	f.StringVarP(&opts.project, "project", "p", "", "the project (env FWD_PROJECT)")
+	aliasFlag(cmd, &opts.project, "projectId", "project")
 	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (env FWD_GATEWAY)")
 	f.StringVar(&opts.token, "token", "", "access token (env FWD_TOKEN; prefer the env, flags show up in ps)")
 	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file (env FWD_CA)")
 	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX (env FWD_FINGERPRINT)")
-	f.BoolVar(&opts.skipHostnames, "skipHostnames", false, "do not write hostnames to the hosts file (no root needed)")
+	f.BoolVar(&opts.skipHostnames, "skipHostnames", false, "do not write hostnames to the hosts file (no root needed; also --skip-hostnames)")
 	f.BoolVar(&opts.skipHostnames, "skip-hostnames", false, "same as --skipHostnames")
+	f.MarkHidden("skip-hostnames")
 	f.StringVar(&opts.hostsFile, "hosts-file", "", "hosts file to edit (default: the system's)")
 	f.DurationVar(&opts.connectWait, "connect-wait", 10*time.Second, "how long a new connection waits for a tunnel that is down")
-	f.BoolVarP(&opts.verbose, "verbose", "v", false, "log debug detail")
+	f.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long connecting to the gateway may take, TLS and login included")
 	opts.output.register(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := opts.takeArgs(args); err != nil {
+			return err
+		}
 		if err := opts.complete(); err != nil {
 			return err
 		}
 		return runF(cmd.Context(), opts)
 	}
 	return cmd
+}
+
+// aliasFlag adds a hidden flag that sets the same value as the documented
+// one: the Northflank CLI's --projectId, --serviceId and --addonId.
+func aliasFlag(cmd *cobra.Command, p *string, alias, of string) {
+	cmd.Flags().StringVar(p, alias, "", "same as --"+of)
+	cmd.Flags().MarkHidden(alias)
+}
+
+// takeArgs takes the positional argument: the service or addon name, or for
+// fwd all the project, as kubectl takes a resource's name.
+func (o *forwardOptions) takeArgs(args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	target, flag := &o.name, map[forwardKind]string{forwardService: "--service", forwardAddon: "--addon"}[o.kind]
+	if o.kind == forwardAll {
+		target, flag = &o.project, "--project"
+	}
+	if *target != "" && *target != args[0] {
+		return usageErrorf("%q and %s %q name two different things: give one", args[0], flag, *target)
+	}
+	*target = args[0]
+	return nil
 }
 
 // complete fills flags from the environment and checks them.
@@ -104,15 +131,19 @@ func (o *forwardOptions) complete() error {
 	case o.kind != forwardAll && o.project == "":
 		return usageErrorf("no project: pass --project NAME or set FWD_PROJECT")
 	case o.kind == forwardService && o.name == "":
-		return usageErrorf("no service: pass --service NAME")
+		return usageErrorf("no service: pass its name, as in 'fwd service api --project %s'", o.project)
 	case o.kind == forwardAddon && o.name == "":
-		return usageErrorf("no addon: pass --addon NAME")
+		return usageErrorf("no addon: pass its name, as in 'fwd addon db --project %s'", o.project)
 	case o.token == "":
 		return usageErrorf("no token: set FWD_TOKEN (or pass --token); a gateway admin makes one with 'fwd gateway token'")
 	case o.caFile != "" && o.fingerprint != "":
 		return usageErrorf("--ca and --fingerprint both set: choose one way to trust the gateway")
+	case o.connectWait <= 0:
+		return usageErrorf("--connect-wait %s: use a positive duration, like 10s", o.connectWait)
+	case o.timeout <= 0:
+		return usageErrorf("--timeout %s: use a positive duration, like 10s", o.timeout)
 	}
-	if err := checkHostPort(o.gateway); err != nil {
+	if err := checkHostPort("--gateway", o.gateway); err != nil {
 		return err
 	}
 	if o.fingerprint != "" {
@@ -123,17 +154,38 @@ func (o *forwardOptions) complete() error {
 	return nil
 }
 
-// checkHostPort validates a host:port flag value.
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
+// checkHostPort validates a host:port flag value: a port in range and a
+// host that is an IP address or a DNS name (a stray space makes neither).
+func checkHostPort(flag, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return usageErrorf("--gateway %q is not host:port", addr)
+		return usageErrorf("%s %q is not host:port", flag, addr)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return usageErrorf("--gateway %q: port out of range: use 1-65535", addr)
+		return usageErrorf("%s %q: port out of range: use 1-65535", flag, addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !isDNSName(host) {
+		return usageErrorf("%s %q: %q is neither an IP address nor a host name", flag, addr, host)
 	}
 	return nil
+}
+
+func isDNSName(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Event)) (forward.Options, error) {
@@ -152,14 +204,15 @@ func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Ev
 		SkipHostnames: o.skipHostnames,
 		HostsFile:     o.hostsFile,
 		ConnectWait:   o.connectWait,
+		Timeout:       o.timeout,
 		Logger:        log,
 		OnEvent:       onEvent,
 	}, nil
 }
 
 func runForward(ctx context.Context, o *forwardOptions, s streams) error {
-	log := newLogger(s.Err, o.output.json(), o.verbose)
-	view := newForwardView(s.Out, o.output.json())
+	log := newLogger(s.Err, o.output.json(), o.global.verbose)
+	view := newForwardView(s.Out, s.Err, o.output.json(), o.gateway, log)
 	opts, err := o.clientOptions(log, view.event)
 	if err != nil {
 		return err
@@ -168,17 +221,8 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	var results []forward.Result
-	switch {
-	case o.kind == forwardService:
-		results, err = client.ForwardService(ctx, o.project, o.name)
-	case o.kind == forwardAddon:
-		results, err = client.ForwardAddon(ctx, o.project, o.name)
-	case o.project != "":
-		results, err = client.ForwardProject(ctx, o.project)
-	default:
-		results, err = client.ForwardAll(ctx)
-	}
+	results, err := o.start(ctx, client)
+	view.connected()
 	if err != nil {
 		stopErr := client.Stop()
 		if ctx.Err() != nil {
@@ -190,139 +234,55 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		client.Stop()
 		return err
 	}
-	<-ctx.Done()
-	return shutdown(client, log, s.Err)
+	select {
+	case <-ctx.Done():
+		return shutdown(client, log, !o.skipHostnames)
+	case <-client.Done():
+		// Stopped by itself (the gateway refused it for good); its
+		// hostnames are gone already.
+		return client.Err()
+	}
+}
+
+// start makes the forward the command asks for.
+func (o *forwardOptions) start(ctx context.Context, client *forward.Client) ([]forward.Result, error) {
+	switch {
+	case o.kind == forwardService:
+		return client.ForwardService(ctx, o.project, o.name)
+	case o.kind == forwardAddon:
+		return client.ForwardAddon(ctx, o.project, o.name)
+	case o.project != "":
+		return client.ForwardProject(ctx, o.project)
+	}
+	return client.ForwardAll(ctx)
 }
 
 // shutdownGrace is how long open connections may finish after Ctrl-C.
 const shutdownGrace = 3 * time.Second
 
 // shutdown stops forwarding after the first signal. A second signal while it
-// runs exits at once, after removing the hostnames.
-func shutdown(client *forward.Client, log *slog.Logger, stderr io.Writer) error {
-	log.Info("stopping: closing listeners and removing hostnames; open connections get a few seconds (press Ctrl-C again to exit at once)")
+// runs removes the hostnames at once and returns errInterrupted.
+func shutdown(client *forward.Client, log *slog.Logger, hostnames bool) error {
+	what := "closing listeners"
+	if hostnames {
+		what += " and removing hostnames"
+	}
+	log.Info("stopping: " + what + "; open connections get a few seconds (press Ctrl-C again to exit at once)")
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		done <- client.Shutdown(ctx)
 	}()
-	again := notifySignals()
-	defer stopSignals(again)
+	again, stop := notifySignals()
+	defer stop()
 	select {
 	case err := <-done:
 		return err
 	case <-again:
-		if err := client.RemoveHostnames(); err != nil {
-			fmt.Fprintln(stderr, "fwd: "+err.Error())
-		}
-		os.Exit(exitInterrupted)
-		return nil
+		return errors.Join(errInterrupted, client.RemoveHostnames())
 	}
 }
 
-// forwardView shows results: once as JSON for scripts, or as a table that is
-// shown again whenever the forwards or the tunnel's state change.
-type forwardView struct {
-	out    io.Writer
-	json   bool
-	styled bool
-
-	mu      sync.Mutex // start runs on the command's goroutine, event on fwd's
-	started bool
-	last    forward.State
-}
-
-func newForwardView(out io.Writer, jsonOut bool) *forwardView {
-	return &forwardView{out: out, json: jsonOut, styled: ui.Styled(out)}
-}
-
-// start prints the first view: for JSON, the one line scripts wait for.
-func (v *forwardView) start(results []forward.Result) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.started = true
-	v.last = forward.StateConnected
-	if v.json {
-		return writeJSONLine(v.out, results)
-	}
-	return v.table(results)
-}
-
-func (v *forwardView) table(results []forward.Result) error {
-	err := resultTable(v.out, v.styled, results)
-	for _, r := range results {
-		if r.Data != nil && (r.Data.Protocol == "HTTP" || r.Data.Protocol == "HTTP2") {
-			host := r.Data.Address
-			if len(r.Data.Hostnames) > 0 {
-				host = r.Data.Hostnames[0]
-			}
-			ui.Status(v.out, v.styled, ui.Hint, "Try: curl "+httpURL(host, r.Data.Port))
-			break
-		}
-	}
-	ui.Status(v.out, v.styled, ui.OK, "forwarding; press Ctrl-C to stop")
-	return err
-}
-
-// event runs on fwd's goroutines; the table view reprints on changes. JSON
-// output stays one line: changes go to the log on stderr.
-func (v *forwardView) event(e forward.Event) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if !v.started || v.json {
-		return
-	}
-	switch {
-	case e.State == forward.StateReconnecting && v.last != forward.StateReconnecting:
-		ui.Status(v.out, v.styled, ui.Warn, "tunnel down: reconnecting; local ports stay open")
-	case e.State == forward.StateConnected && v.last == forward.StateReconnecting:
-		ui.Status(v.out, v.styled, ui.OK, "tunnel up again")
-		v.table(e.Results)
-	}
-	v.last = e.State
-}
-
-func writeJSONLine(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}
-
-// resultTable lists forwards: type, project, name, port name, protocol, local
-// address:port and hostnames.
-func resultTable(w io.Writer, styled bool, results []forward.Result) error {
-	var rows [][]string
-	for _, r := range results {
-		if r.Error != nil {
-			rows = append(rows, []string{"error", "", "", "", "", r.Error.Message, ""})
-			continue
-		}
-		d := r.Data
-		local := net.JoinHostPort(d.Address, strconv.Itoa(d.Port))
-		if d.Note != "" {
-			local += fmt.Sprintf(" (not %d)", d.RemotePort)
-		}
-		rows = append(rows, []string{d.Type, d.ProjectID, d.ID, d.PortName, d.Protocol, local, strings.Join(d.Hostnames, " ")})
-	}
-	if err := ui.Table(w, styled, []string{"type", "project", "name", "port", "protocol", "local address", "hostnames"}, rows); err != nil {
-		return err
-	}
-	for _, r := range results {
-		if r.Data != nil && r.Data.Note != "" {
-			ui.Status(w, styled, ui.Warn, fmt.Sprintf("%s/%s: %s", r.Data.ProjectID, r.Data.ID, r.Data.Note))
-		}
-	}
-	return nil
-}
-
-// httpURL is the URL to try for an HTTP port, without ":80".
-func httpURL(host string, port int) string {
-	if port == 80 {
-		return "http://" + host + "/"
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
-}
+// errInterrupted is a second signal during shutdown: exit.go maps it to 130.
+var errInterrupted = fmt.Errorf("interrupted")

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +39,24 @@ func TestForwardFlags(t *testing.T) {
 			check: func(o *forwardOptions) bool { return o.gateway == "flag:1" }},
 		{name: "json", kind: forwardAll, args: []string{"-o", "json", "--gateway", "g:1", "--token", "t"},
 			check: func(o *forwardOptions) bool { return o.output.json() }},
+		{name: "Northflank names", kind: forwardService, args: []string{"--projectId", "shop", "--serviceId", "api", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.project == "shop" && o.name == "api" }},
+		{name: "addonId", kind: forwardAddon, args: []string{"--projectId", "shop", "--addonId", "db", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.project == "shop" && o.name == "db" }},
+		{name: "service as argument", kind: forwardService, args: []string{"api", "-p", "shop", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.project == "shop" && o.name == "api" }},
+		{name: "addon as argument", kind: forwardAddon, args: []string{"db", "--project", "shop", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.name == "db" }},
+		{name: "project as argument of all", kind: forwardAll, args: []string{"shop", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.project == "shop" }},
+		{name: "argument and flag agree", kind: forwardService, args: []string{"api", "--service", "api", "-p", "shop", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.name == "api" }},
+		{name: "argument and flag differ", kind: forwardService, args: []string{"api", "--service", "web", "-p", "shop", "--gateway", "g:1", "--token", "t"}, wantErr: "two different things"},
+		{name: "timeout", kind: forwardAll, args: []string{"--timeout", "3s", "--gateway", "g:1", "--token", "t"},
+			check: func(o *forwardOptions) bool { return o.timeout == 3*time.Second }},
+		{name: "negative connect-wait", kind: forwardAll, args: []string{"--connect-wait", "-5s", "--gateway", "g:1", "--token", "t"}, wantErr: "positive duration"},
+		{name: "zero timeout", kind: forwardAll, args: []string{"--timeout", "0s", "--gateway", "g:1", "--token", "t"}, wantErr: "positive duration"},
+		{name: "space in gateway host", kind: forwardAll, args: []string{"--gateway", "127.0.0.1 :17443", "--token", "t"}, wantErr: "neither an IP address nor a host name"},
 		{name: "no project", kind: forwardService, args: []string{"--service", "api", "--gateway", "g:1", "--token", "t"}, wantErr: "no project"},
 		{name: "no service", kind: forwardService, args: []string{"--project", "p", "--gateway", "g:1", "--token", "t"}, wantErr: "no service"},
 		{name: "no addon", kind: forwardAddon, args: []string{"--project", "p", "--gateway", "g:1", "--token", "t"}, wantErr: "no addon"},
@@ -54,7 +74,7 @@ func TestForwardFlags(t *testing.T) {
 				t.Setenv(k, tc.env[k])
 			}
 			var got *forwardOptions
-			cmd := newForwardCmd(streams{Out: io.Discard, Err: io.Discard}, tc.kind, func(_ context.Context, o *forwardOptions) error {
+			cmd := newForwardCmd(streams{Out: io.Discard, Err: io.Discard}, &globalOptions{}, tc.kind, func(_ context.Context, o *forwardOptions) error {
 				got = o
 				return nil
 			})
@@ -86,6 +106,8 @@ func TestBadInputs(t *testing.T) {
 	}
 	defer release()
 	cfg := writeFile(t, "bad.yaml", "listen: 127.0.0.1:0\nprojects:\n  - name: shop\n    services:\n      - name: api\n        ports:\n          - {port: 70000, protocol: TCP, targets: [127.0.0.1:1]}\n")
+	tabCfg := writeFile(t, "tab.yaml", "listen: 127.0.0.1:0\nprojects:\n\t- name: shop\n")
+	tlsCfg := writeFile(t, "tls.yaml", "listen: 127.0.0.1:0\ntls: {cert: missing.crt, key: missing.key}\ntokens:\n  - {name: a, sha256: "+strings.Repeat("ab", 32)+", projects: [shop]}\nprojects:\n  - name: shop\n    addons:\n      - name: db\n        ports:\n          - {port: 5432, targets: [127.0.0.1:1]}\n")
 	cases := []struct {
 		name string
 		env  []string
@@ -103,10 +125,18 @@ func TestBadInputs(t *testing.T) {
 		{"missing config", nil, []string{"gateway", "--config", cfg + ".missing"}, exitUsage, "no such file: check --config"},
 		{"port out of range", vars, []string{"all", "--gateway", "127.0.0.1:65536"}, exitUsage, "out of range"},
 		{"missing project", vars, []string{"service", "--service", "api"}, exitUsage, "--project"},
-		{"unwritable hosts file", vars, []string{"service", "--project", "shop", "--service", "api", "--hosts-file", writeFile(t, "f", "") + "/hosts"}, exitError, "sudo, or add --skipHostnames"},
+		{"hosts file under a file", vars, []string{"service", "--project", "shop", "--service", "api", "--hosts-file", writeFile(t, "f", "") + "/hosts"}, exitError, "not a directory: check --hosts-file"},
+		{"hosts file in a missing directory", vars, []string{"service", "--project", "shop", "--service", "api", "--hosts-file", "/nonexistent/hosts"}, exitError, "check --hosts-file"},
+		{"config is a directory", nil, []string{"gateway", "--config", t.TempDir()}, exitUsage, "is a directory, not a config file"},
+		{"config link loops", nil, []string{"gateway", "--config", loopLink(t)}, exitUsage, "too many levels of symbolic links: fix the link"},
+		{"tab in config", nil, []string{"gateway", "--config", tabCfg}, exitUsage, tabCfg + ":3:1:"},
+		{"tls files missing", nil, []string{"gateway", "--config", tlsCfg}, exitUsage, "fix tls.cert and tls.key"},
+		{"negative connect-wait", vars, []string{"all", "--connect-wait", "-5s"}, exitUsage, "--connect-wait -5s: use a positive duration"},
+		{"silent gateway", append(vars, "FWD_GATEWAY="+silentListener(t)), []string{"all", "--timeout", "1s"}, exitUnreachable, "did not finish in 1s: is it a fwd gateway, and is --gateway right?"},
+		{"space in gateway", vars, []string{"all", "--gateway", "127.0.0.1 :17443"}, exitUsage, "neither an IP address nor a host name"},
 		{"unknown command", nil, []string{"forward"}, exitUsage, "unknown command"},
 		{"unknown flag", nil, []string{"all", "--colour"}, exitUsage, "--colour"},
-		{"stray argument", vars, []string{"all", "shop"}, exitUsage, "unknown command"},
+		{"stray argument", vars, []string{"all", "shop", "extra"}, exitUsage, "accepts at most 1 arg"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,5 +234,54 @@ func TestServiceTableOutput(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(rows, ""), "\x1b[") {
 		t.Fatalf("styled output although stdout is not a terminal: %q", rows)
+	}
+}
+
+// loopLink is a symbolic link that points at itself.
+func loopLink(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "loop.yaml")
+	if err := os.Symlink(p, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// silentListener accepts TCP connections and never says a word, as a
+// server that is not a fwd gateway (or a hung one) might.
+func silentListener(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestThrottledLoginSaysSo: after five wrong tokens from this address, the
+// right token is refused with one line that says why and how long to wait,
+// and exit code 3.
+func TestThrottledLoginSaysSo(t *testing.T) {
+	_, vars := testGateway(t)
+	wrong := append(append([]string(nil), vars...), "FWD_TOKEN=fwd_wrong")
+	for i := range 5 {
+		if r := runFwd(t, wrong, "all", "--skipHostnames"); r.code != exitAuth {
+			t.Fatalf("wrong token %d: exit %d, %q", i+1, r.code, r.err)
+		}
+	}
+	r := runFwd(t, vars, "all", "--skipHostnames")
+	if r.code != exitAuth || !strings.Contains(r.err, "too many failed logins") || !strings.Contains(r.err, "try again in") {
+		t.Fatalf("right token after five wrong ones: exit %d, %q; want %d saying to wait", r.code, r.err, exitAuth)
+	}
+	if strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("more than one line: %q", r.err)
 	}
 }

@@ -21,12 +21,12 @@ import (
 type gatewayOptions struct {
 	configPath string
 	listen     string
-	verbose    bool
+	global     *globalOptions
 	output     outputFlag
 }
 
-func newGatewayCmd(s streams) *cobra.Command {
-	opts := &gatewayOptions{}
+func newGatewayCmd(s streams, g *globalOptions) *cobra.Command {
+	opts := &gatewayOptions{global: g}
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the gateway: the end of the tunnel inside the private network",
@@ -48,14 +48,13 @@ beside the config and prints its fingerprint for clients to pin.`,
 	}
 	cmd.Flags().StringVarP(&opts.configPath, "config", "c", "", "gateway config file (required)")
 	cmd.Flags().StringVar(&opts.listen, "listen", "", "address to listen on, overriding the config's listen")
-	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "log debug detail")
 	opts.output.register(cmd)
 	cmd.AddCommand(newGatewayTokenCmd(s))
 	return cmd
 }
 
 func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
-	log := newLogger(s.Err, o.output.json(), o.verbose)
+	log := newLogger(s.Err, o.output.json(), o.global.verbose)
 	cfg, err := config.Load(o.configPath)
 	if err != nil {
 		return err
@@ -102,13 +101,20 @@ func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, ln net.Listener, li
 }
 
 // gatewayCertificate loads the configured pair, or a self-signed one kept
-// beside the config (made on first start).
+// beside the config (made on first start). A configured pair that cannot
+// be loaded is an error: a typo in tls: must not quietly turn a CA-signed
+// gateway into a self-signed one.
 func gatewayCertificate(cfg *config.Config, log *slog.Logger) (tls.Certificate, error) {
-	certPath, keyPath := cfg.TLS.Cert, cfg.TLS.Key
-	if certPath == "" {
-		dir := filepath.Dir(cfg.Path)
-		certPath, keyPath = filepath.Join(dir, "gateway.crt"), filepath.Join(dir, "gateway.key")
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return cert, &config.Error{File: cfg.Path, Path: "tls", Err: err,
+				Msg: fmt.Sprintf("cannot load the certificate %s and key %s: %v: fix tls.cert and tls.key, or remove tls: for a self-signed certificate", cfg.TLS.Cert, cfg.TLS.Key, rootErr(err))}
+		}
+		return cert, nil
 	}
+	dir := filepath.Dir(cfg.Path)
+	certPath, keyPath := filepath.Join(dir, "gateway.crt"), filepath.Join(dir, "gateway.key")
 	cert, created, err := tunnel.LoadOrCreateCertificate(certPath, keyPath)
 	if err != nil {
 		return cert, err
@@ -172,4 +178,15 @@ func runGatewayToken(o *tokenOptions, s streams) error {
 	}
 	_, err = fmt.Fprintf(s.Out, "token (shown once; give it to %s as FWD_TOKEN):\n  %s\n\nadd to the gateway config under tokens:\n%s", o.name, token, config.TokenYAML(o.name, sum, o.projects))
 	return err
+}
+
+// rootErr is the innermost error, for a message that names the path itself.
+func rootErr(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }

@@ -83,6 +83,10 @@ projects:
 	if code := gw.stop(); code != 0 {
 		t.Fatalf("gateway exit %d: %s", code, gw.stderr)
 	}
+	// Its JSON log gives durations as text, not nanoseconds.
+	if logs := gw.stderr.String(); !strings.Contains(logs, `"grace":"`) || strings.Contains(logs, `"grace":1`) {
+		t.Fatalf("gateway JSON log without a textual grace duration:\n%s", logs)
+	}
 	// Restarting keeps the certificate, so pinned clients keep working.
 	_, again := startGateway()
 	if again["fingerprint"] != info["fingerprint"] {
@@ -97,5 +101,9 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if code := r.stop(); code != 0 {
 		t.Fatalf("demo exit %d", code)
+	}
+	// The demo writes no hostnames, so it does not claim to remove any.
+	if logs := r.stderr.String(); !strings.Contains(logs, "closing listeners") || strings.Contains(logs, "hostnames") {
+		t.Fatalf("demo's stop message:\n%s", logs)
 	}
 }

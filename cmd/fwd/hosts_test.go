@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -60,8 +61,39 @@ func TestBusyLockAdviceIsNotSudo(t *testing.T) {
 		}
 	}
 	// The advice that does fit an unwritable file is kept.
-	unwritable := fmt.Errorf("%w /etc/hosts: permission denied", forward.ErrHostsFile)
+	unwritable := fmt.Errorf("%w /etc/hosts: %w", forward.ErrHostsFile, fs.ErrPermission)
 	if _, msg := explain(unwritable); !strings.Contains(msg, "sudo") {
 		t.Errorf("unwritable hosts file: %q lacks the sudo advice", msg)
+	}
+}
+
+// TestHostsListJSON: fwd hosts takes --output json like every command, and
+// lists each block with its owner and entries.
+func TestHostsListJSON(t *testing.T) {
+	path := writeFile(t, "hosts", "127.0.0.1 localhost\n")
+	if err := hosts.New(path).Set(hosts.CurrentOwner(), []hosts.Entry{{Address: "127.1.2.4", Hostnames: []string{"live.shop"}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := runFwd(t, nil, "hosts", "--hosts-file", path, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var out struct {
+		File   string `json:"file"`
+		Blocks []struct {
+			PID     int  `json:"pid"`
+			Alive   bool `json:"alive"`
+			Entries []struct {
+				Address   string   `json:"address"`
+				Hostnames []string `json:"hostnames"`
+			} `json:"entries"`
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		t.Fatalf("%q: %v", r.out, err)
+	}
+	if out.File != path || len(out.Blocks) != 1 || out.Blocks[0].PID != os.Getpid() || !out.Blocks[0].Alive ||
+		len(out.Blocks[0].Entries) != 1 || out.Blocks[0].Entries[0].Address != "127.1.2.4" {
+		t.Fatalf("fwd hosts -o json: %s", r.out)
 	}
 }

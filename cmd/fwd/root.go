@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +22,11 @@ var version = "dev"
 type streams struct {
 	In       io.Reader
 	Out, Err io.Writer
+}
+
+// globalOptions are the flags every command takes from the root.
+type globalOptions struct {
+	verbose bool
 }
 
 // run executes one command line and returns the process exit code.
@@ -41,7 +48,9 @@ func run(ctx context.Context, args []string, s streams) int {
 	if code == exitUsage && cmd != nil && !errors.As(err, new(*usageError)) {
 		msg += fmt.Sprintf(" (see 'fwd %s --help')", cmd.Name())
 	}
-	fmt.Fprintln(s.Err, "fwd: "+msg)
+	if msg != "" {
+		fmt.Fprintln(s.Err, "fwd: "+msg)
+	}
 	return code
 }
 
@@ -56,7 +65,7 @@ With root, fwd also writes their hostnames to the hosts file and removes them
 on exit; --skipHostnames needs no root.
 
 Start with 'fwd demo'.`,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -64,15 +73,55 @@ Start with 'fwd demo'.`,
 	root.SetErr(s.Err)
 	root.SetIn(s.In)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	g := &globalOptions{}
+	// -v is --verbose on every command; --version has no short form, so
+	// that -v means one thing everywhere.
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail")
+	root.Flags().Bool("version", false, "print fwd's version")
 	root.AddCommand(
-		newForwardCmd(s, forwardService, nil),
-		newForwardCmd(s, forwardAddon, nil),
-		newForwardCmd(s, forwardAll, nil),
-		newGatewayCmd(s),
-		newDemoCmd(s),
+		newForwardCmd(s, g, forwardService, nil),
+		newForwardCmd(s, g, forwardAddon, nil),
+		newForwardCmd(s, g, forwardAll, nil),
+		newGatewayCmd(s, g),
+		newDemoCmd(s, g),
 		newHostsCmd(s),
 	)
 	return root
+}
+
+// versionString is the release's version, or for a binary built with go
+// install or go build, what its build info says it was built from.
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	return buildVersion(bi)
+}
+
+// buildVersion is the module version go install stamps (v1.2.3, or a
+// pseudo-version that names the commit), else "dev" with the VCS revision
+// a go build in a checkout stamps.
+func buildVersion(bi *debug.BuildInfo) string {
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var details []string
+	for _, kv := range bi.Settings {
+		switch {
+		case kv.Key == "vcs.revision":
+			details = append(details, kv.Value[:min(12, len(kv.Value))])
+		case kv.Key == "vcs.modified" && kv.Value == "true":
+			details = append(details, "modified")
+		}
+	}
+	if len(details) == 0 {
+		return "dev"
+	}
+	return "dev (" + strings.Join(details, ", ") + ")"
 }
 
 // outputFlag is --output, shared by every command.
@@ -93,23 +142,24 @@ func (o *outputFlag) validate() error {
 func (o *outputFlag) json() bool { return o.format == "json" }
 
 // newLogger logs to stderr: text for people, JSON lines with --output json.
+// Durations print as "10s" in both, not as nanoseconds.
 func newLogger(w io.Writer, jsonOut, verbose bool) *slog.Logger {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	terminal := !jsonOut && ui.IsTerminal(w)
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if terminal && len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{} // people at a terminal want the message, not a timestamp per line
+		}
+		if a.Value.Kind() == slog.KindDuration {
+			return slog.String(a.Key, a.Value.Duration().String())
+		}
+		return a
+	}}
 	if jsonOut {
 		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	if ui.IsTerminal(w) {
-		// People at a terminal want the message, not a timestamp per line.
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -93,3 +93,40 @@ func Status(w io.Writer, styled bool, level Level, msg string) {
 	style := map[Level]lipgloss.Style{OK: okStyle, Warn: warnStyle, Hint: hintStyle}[level]
 	fmt.Fprintf(w, "%s %s\n", style.Render(marker), msg)
 }
+
+// Progress is one status line on a terminal, rewritten in place as a wait
+// goes through its steps and cleared when it ends. Away from a terminal it
+// shows nothing: logs say the same for those who ask (-v).
+type Progress struct {
+	w      io.Writer
+	on     bool
+	styled bool
+	shown  bool
+}
+
+// NewProgress returns a Progress on w, live only if w is a terminal.
+func NewProgress(w io.Writer) *Progress {
+	return &Progress{w: w, on: IsTerminal(w), styled: Styled(w)}
+}
+
+// Show replaces the line with msg.
+func (p *Progress) Show(msg string) {
+	if !p.on {
+		return
+	}
+	if p.styled {
+		msg = hintStyle.Render("… " + msg)
+	} else {
+		msg = "… " + msg
+	}
+	fmt.Fprint(p.w, "\r\x1b[K"+msg)
+	p.shown = true
+}
+
+// Clear removes the line, if one is shown.
+func (p *Progress) Clear() {
+	if p.on && p.shown {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.shown = false
+	}
+}

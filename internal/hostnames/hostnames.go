@@ -1,4 +1,7 @@
-package hosts
+// Package hostnames holds the rules on which names fwd may write to a hosts
+// file, shared by the gateway's config check and the client: a gateway must
+// not offer them, and a client refuses them from any gateway.
+package hostnames
 
 import "strings"
 
