@@ -39,6 +39,12 @@ type Options struct {
 	SkipHostnames bool
 	// HostsFile is the hosts file to edit; "" means the system's.
 	HostsFile string
+	// HostnameSuffixes narrow which catalog hostnames are written: one must
+	// end in a suffix the gateway declared (its hostname_suffixes) and, if
+	// this is set, in one of these too. "<name>" and "<name>.<project>" are
+	// always written, reserved names (localhost, ip6-*, ...) never, nor a
+	// name that a line of the user's own in the hosts file already maps.
+	HostnameSuffixes []string
 	// ConnectWait is how long a new local connection waits for a tunnel that
 	// is down before it is closed; zero means 10s.
 	ConnectWait time.Duration
@@ -152,6 +158,7 @@ type Client struct {
 	mu       sync.Mutex
 	stopped  bool
 	requests []request
+	suffixes []string // the current session's hostname suffixes
 	active   map[catalog.ID]*resourceForward
 	order    []catalog.ID // active IDs in the order they were first forwarded
 	eventMu  sync.Mutex
@@ -190,7 +197,7 @@ func New(opts Options) (*Client, error) {
 		return tunnel.Dial(ctx, opts.Gateway, cfg)
 	}, c.stateChanged, c.reconnected, c.refused)
 	if !opts.SkipHostnames {
-		c.hosts = newHostnames(hosts.New(opts.HostsFile), log)
+		c.hosts = newHostnames(hosts.New(opts.HostsFile), opts.HostnameSuffixes, log)
 	}
 	return c, nil
 }
@@ -261,6 +268,7 @@ func (c *Client) forward(ctx context.Context, req request) ([]Result, error) {
 		return nil, ErrStopped
 	}
 	c.requests = append(c.requests, req)
+	c.suffixes = s.HostnameSuffixes()
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.requests = c.requests[:len(c.requests)-1]
 		c.reconcileLocked(&cat)
@@ -386,11 +394,18 @@ func (c *Client) writeHostnamesLocked() error {
 	if c.hosts == nil {
 		return nil
 	}
-	names := c.hosts.assign(c.order, c.active)
+	names := c.hosts.assign(c.order, c.active, c.suffixes)
 	for id, f := range c.active {
 		f.setHostnames(names[id])
 	}
-	return c.hosts.write(c.order, c.active)
+	shadowed, err := c.hosts.write(c.order, c.active)
+	if err != nil {
+		return err
+	}
+	for _, f := range c.active {
+		f.dropHostnames(shadowed)
+	}
+	return nil
 }
 
 // Results returns every current forward, in the order they were started.
@@ -607,6 +622,7 @@ func (c *Client) reconnected(s *tunnel.Session) {
 	if c.stopped {
 		return
 	}
+	c.suffixes = s.HostnameSuffixes()
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.log.Error("updating forwards after reconnect", "err", err)
 	}

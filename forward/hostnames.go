@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/catalog"
+	rules "github.com/fwd-dev/fwd/internal/hostnames"
 )
 
 // ErrHostsFile matches (with errors.Is) a hosts file that could not be
@@ -23,10 +25,13 @@ type hostnames struct {
 	log     *slog.Logger
 	cleaned bool        // stale blocks were reclaimed before our first write
 	written atomic.Bool // our block may be in the file; read by a second Ctrl-C
+	// userSuffixes, when not nil, narrow the gateway's hostname_suffixes.
+	userSuffixes []string
+	warned       map[string]bool // names warned about; under the client's mu
 }
 
-func newHostnames(f *hosts.File, log *slog.Logger) *hostnames {
-	return &hostnames{file: f, owner: hosts.CurrentOwner(), log: log}
+func newHostnames(f *hosts.File, userSuffixes []string, log *slog.Logger) *hostnames {
+	return &hostnames{file: f, owner: hosts.CurrentOwner(), log: log, userSuffixes: userSuffixes, warned: map[string]bool{}}
 }
 
 // cleanStale removes blocks left by fwd processes that died without cleaning
@@ -47,21 +52,34 @@ func (h *hostnames) cleanStale() error {
 	return nil
 }
 
-// assign decides each resource's names: "<name>", "<name>.<project>" and its
-// catalog hostnames. A name claimed by two forwards goes to the one forwarded
-// first; the other keeps its qualified names, so no name ever points at two
-// addresses.
-func (h *hostnames) assign(order []catalog.ID, active map[catalog.ID]*resourceForward) map[catalog.ID][]string {
+// assign decides each resource's names, by the rules a gateway cannot
+// widen (see Options.HostnameSuffixes):
+//   - "<name>" and "<name>.<project>" always, and a catalog hostname only
+//     under a suffix the gateway declared (and the user allowed);
+//   - never a reserved name (localhost, ip6-*, ...) or an invalid one;
+//   - none at all for a resource whose ports could not all keep their
+//     numbers on its address, since its names would lead elsewhere;
+//   - a name claimed by two forwards goes to the one forwarded first; the
+//     other keeps its qualified names, so no name points at two addresses.
+//
+// Each name skipped is warned about once.
+func (h *hostnames) assign(order []catalog.ID, active map[catalog.ID]*resourceForward, gatewaySuffixes []string) map[catalog.ID][]string {
 	owner := map[string]catalog.ID{}
 	out := map[catalog.ID][]string{}
 	for _, id := range order {
 		f := active[id]
-		candidates := append([]string{id.Name, id.Name + "." + id.Project}, f.res.Hostnames...)
-		for _, name := range candidates {
+		if f.moved != "" {
+			h.warnOnce("nohosts:"+id.String(), "no hostnames for "+id.String()+": "+f.moved+"; use the address printed")
+			continue
+		}
+		seen := map[string]bool{}
+		for _, name := range h.candidates(f, gatewaySuffixes) {
+			if seen[name] {
+				continue // listed twice: written once
+			}
+			seen[name] = true
 			if prev, taken := owner[name]; taken {
-				if prev != id {
-					h.log.Warn("hostname already used by another forward", "hostname", name, "kept_by", prev.String(), "skipped_for", id.String())
-				}
+				h.warnOnce("dup:"+name+id.String(), "hostname already used by another forward", "hostname", name, "kept_by", prev.String(), "skipped_for", id.String())
 				continue
 			}
 			owner[name] = id
@@ -71,7 +89,50 @@ func (h *hostnames) assign(order []catalog.ID, active map[catalog.ID]*resourceFo
 	return out
 }
 
-func (h *hostnames) write(order []catalog.ID, active map[catalog.ID]*resourceForward) error {
+// candidates are the names f may have, in lower case, before names taken
+// by other forwards are left out.
+func (h *hostnames) candidates(f *resourceForward, gatewaySuffixes []string) []string {
+	id := f.res.ID()
+	var names []string
+	add := func(name, source string) {
+		name = strings.ToLower(name)
+		switch {
+		case rules.Reserved(name):
+			h.warnOnce("reserved:"+name, "hostname not written: it is reserved for this machine's own use", "hostname", name, "from", source, "forward", id.String())
+		case hosts.CheckHostname(name) != nil:
+			h.warnOnce("invalid:"+name, "hostname not written: "+hosts.CheckHostname(name).Error(), "forward", id.String())
+		default:
+			names = append(names, name)
+		}
+	}
+	add(id.Name, "its name")
+	add(id.Name+"."+id.Project, "its name")
+	for _, name := range f.res.Hostnames {
+		switch {
+		case !rules.UnderSuffix(name, gatewaySuffixes):
+			h.warnOnce("suffix:"+name, "catalog hostname not written: the gateway did not declare its suffix (hostname_suffixes)", "hostname", name, "forward", id.String())
+		case h.userSuffixes != nil && !rules.UnderSuffix(name, h.userSuffixes):
+			h.warnOnce("usersuffix:"+name, "catalog hostname not written: outside the suffixes allowed here", "hostname", name, "allowed", strings.Join(h.userSuffixes, ","))
+		default:
+			add(name, "the catalog")
+		}
+	}
+	return names
+}
+
+// warnOnce logs msg the first time key is seen.
+func (h *hostnames) warnOnce(key, msg string, args ...any) {
+	if h.warned[key] {
+		return
+	}
+	h.warned[key] = true
+	h.log.Warn(msg, args...)
+}
+
+// write puts the forwards' names in the hosts file, leaving out any that a
+// line of the user's own already maps; it returns the names it wrote per
+// address.
+func (h *hostnames) write(order []catalog.ID, active map[catalog.ID]*resourceForward) (map[string]bool, error) {
 	var entries []hosts.Entry
 	for _, id := range order {
 		f := active[id]
@@ -83,16 +144,22 @@ func (h *hostnames) write(order []catalog.ID, active map[catalog.ID]*resourceFor
 		}
 	}
 	if len(entries) == 0 {
-		return h.remove()
+		return nil, h.remove()
 	}
 	if err := h.cleanStale(); err != nil {
-		return hostsError(h.file.Path(), err)
+		return nil, hostsError(h.file.Path(), err)
 	}
 	h.written.Store(true)
-	if err := h.file.Set(h.owner, entries); err != nil {
-		return hostsError(h.file.Path(), err)
+	shadowed, err := h.file.SetUnshadowed(h.owner, entries)
+	if err != nil {
+		return nil, hostsError(h.file.Path(), err)
 	}
-	return nil
+	left := map[string]bool{}
+	for _, name := range shadowed {
+		left[name] = true
+		h.warnOnce("shadow:"+name, "hostname not written: a line of your own in "+h.file.Path()+" already maps it, and fwd does not shadow it", "hostname", name)
+	}
+	return left, nil
 }
 
 // remove takes our block out of the file, if we ever wrote one.

@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/internal/sockets"
 	"github.com/fwd-dev/fwd/internal/retry"
 	"github.com/fwd-dev/fwd/tunnel"
 )
@@ -25,6 +27,9 @@ type resourceForward struct {
 	res   catalog.Resource
 	addr  netip.Addr
 	ports []*portForward
+	// moved says why some port could not keep its catalog number on addr,
+	// or is "": such a resource gets no hostnames.
+	moved string
 
 	mu        sync.Mutex
 	hostnames []string
@@ -49,50 +54,32 @@ type server interface {
 }
 
 func (c *Client) startResource(res catalog.Resource) *resourceForward {
-	f := &resourceForward{c: c, res: res, addr: c.alloc.Addr(res.ID())}
-	for _, p := range res.Ports {
-		f.ports = append(f.ports, f.startPort(p))
+	f := &resourceForward{c: c, res: res}
+	var socks []socket
+	socks, f.addr, f.moved = c.placeResource(res)
+	for i, p := range res.Ports {
+		f.ports = append(f.ports, f.startPort(p, socks[i]))
 	}
 	return f
 }
 
-func (f *resourceForward) startPort(p catalog.Port) *portForward {
+func (f *resourceForward) startPort(p catalog.Port, sock socket) *portForward {
 	pf := &portForward{port: p, log: f.c.log.With("forward", f.label(p))}
-	target := tunnel.Target{ID: f.res.ID(), Network: p.Protocol.Network(), Port: p.Port}
-	var err error
-	if target.Network == "udp" {
-		err = f.startUDP(pf, target)
-	} else {
-		err = f.startTCP(pf, target)
+	if sock.err != nil {
+		pf.err = fmt.Errorf("%s: %w", f.label(p), sock.err)
+		return pf
 	}
-	if err != nil {
-		pf.err = fmt.Errorf("%s: %w", f.label(p), err)
-	} else if pf.note != "" {
+	pf.note, pf.local = sock.note, sock.local()
+	target := tunnel.Target{ID: f.res.ID(), Network: p.Protocol.Network(), Port: p.Port}
+	if sock.udp != nil {
+		pf.srv = f.c.serveUDP(sock.udp, target, pf.log)
+	} else {
+		pf.srv = f.c.serveTCP(sock.ln, target, pf.log)
+	}
+	if pf.note != "" {
 		pf.log.Warn(pf.note)
 	}
 	return pf
-}
-
-func (f *resourceForward) startTCP(pf *portForward, target tunnel.Target) error {
-	ln, note, err := listenTCP(f.addr, pf.port.Port)
-	if err != nil {
-		return err
-	}
-	pf.note = note
-	pf.local = netip.MustParseAddrPort(ln.Addr().String())
-	pf.srv = f.c.serveTCP(ln, target, pf.log)
-	return nil
-}
-
-func (f *resourceForward) startUDP(pf *portForward, target tunnel.Target) error {
-	conn, note, err := listenUDP(f.addr, pf.port.Port)
-	if err != nil {
-		return err
-	}
-	pf.note = note
-	pf.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	pf.srv = f.c.serveUDP(conn, target, pf.log)
-	return nil
 }
 
 // label names a port in logs and errors: "shop/api http".
@@ -104,50 +91,156 @@ func (f *resourceForward) label(p catalog.Port) string {
 	return f.res.ID().String() + " " + name
 }
 
-// listenTCP binds addr:port. When that cannot be bound (a privileged port
-// without root, a port in use, an address the OS does not route) it binds a
-// free port instead and says why in note.
-func listenTCP(addr netip.Addr, port uint16) (net.Listener, string, error) {
-	var ln net.Listener
-	note, err := bindWithFallback(addr, port, func(ap netip.AddrPort) (netip.AddrPort, error) {
-		var err error
-		if ln, err = net.Listen("tcp", ap.String()); err != nil {
-			return ap, err
-		}
-		return netip.MustParseAddrPort(ln.Addr().String()), nil
-	})
-	return ln, note, err
-}
+// maxAddressTries is how many of a resource's own addresses are tried, in
+// the same order on every run, before any of its ports leaves its number.
+const maxAddressTries = 8
 
-// listenUDP is listenTCP for a UDP socket.
-func listenUDP(addr netip.Addr, port uint16) (*net.UDPConn, string, error) {
-	var conn *net.UDPConn
-	note, err := bindWithFallback(addr, port, func(ap netip.AddrPort) (netip.AddrPort, error) {
-		var err error
-		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
-			return ap, err
+// placeResource binds every port of res on one address where all of them
+// keep their catalog numbers: the resource's stable address, else the next
+// of its alternative addresses (the same sequence every run), so that a
+// hostname never leads to some other process's server on the same port.
+// Only when no address fits does a port move to a free number; moved then
+// says so, and the resource gets no hostnames.
+func (c *Client) placeResource(res catalog.Resource) (socks []socket, addr netip.Addr, moved string) {
+	id := res.ID()
+	candidates := c.alloc.Candidates(id, maxAddressTries)
+	for i, a := range candidates {
+		socks := bindExact(a, res.Ports)
+		busy := firstInUse(socks)
+		if busy < 0 {
+			c.alloc.Reserve(id, a)
+			if i > 0 {
+				c.log.Info("a port is taken on its own address: using its alternative address, the same on every run while that stays taken",
+					"forward", id.String(), "address", a.String(), "instead_of", candidates[0].String())
+			}
+			return c.settle(a, res.Ports, socks, i+1)
 		}
-		return conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
-	})
-	return conn, note, err
-}
-
-// bindWithFallback tries addr:port, then a free port, and words the note.
-func bindWithFallback(addr netip.Addr, port uint16, bind func(netip.AddrPort) (netip.AddrPort, error)) (string, error) {
-	_, err := bind(netip.AddrPortFrom(addr, port))
-	if err == nil {
-		return "", nil
+		closeSockets(socks)
+		if holder, ok := holderOf(res.Ports[busy], a); ok && holder.Addr.Addr().IsUnspecified() {
+			break // a wildcard listener takes the port on every loopback address
+		}
 	}
-	reason := bindFailure(err, port)
+	addr = candidates[0]
+	c.alloc.Reserve(id, addr)
+	return c.settle(addr, res.Ports, bindExact(addr, res.Ports), maxAddressTries)
+}
+
+// settle binds a free port for every port whose number could not be
+// bound, with a note that says why, and reports what moved.
+func (c *Client) settle(addr netip.Addr, ports []catalog.Port, socks []socket, tried int) ([]socket, netip.Addr, string) {
+	var moved []string
+	for i := range socks {
+		if socks[i].err == nil {
+			continue
+		}
+		socks[i] = bindFallback(addr, ports[i], socks[i].err, tried)
+		if socks[i].err == nil {
+			moved = append(moved, fmt.Sprintf("port %d moved to %d", ports[i].Port, socks[i].local().Port()))
+		} else {
+			moved = append(moved, fmt.Sprintf("port %d is not forwarded", ports[i].Port))
+		}
+	}
+	return socks, addr, strings.Join(moved, ", ")
+}
+
+// socket is one port's bound socket, not serving yet.
+type socket struct {
+	ln   net.Listener // TCP
+	udp  *net.UDPConn // UDP
+	note string       // why the port is not its catalog number, if it is not
+	err  error        // why it could not be bound
+}
+
+func (s socket) local() netip.AddrPort {
+	if s.udp != nil {
+		return s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	return netip.MustParseAddrPort(s.ln.Addr().String())
+}
+
+func closeSockets(socks []socket) {
+	for _, s := range socks {
+		switch {
+		case s.ln != nil:
+			s.ln.Close()
+		case s.udp != nil:
+			s.udp.Close()
+		}
+	}
+}
+
+// bindExact binds each port at its own number on addr; a port that cannot
+// be has its error.
+func bindExact(addr netip.Addr, ports []catalog.Port) []socket {
+	socks := make([]socket, len(ports))
+	for i, p := range ports {
+		socks[i] = bindAt(netip.AddrPortFrom(addr, p.Port), p.Protocol.Network())
+	}
+	return socks
+}
+
+func bindAt(ap netip.AddrPort, network string) socket {
+	if network == "udp" {
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return socket{err: err}
+		}
+		return socket{udp: conn}
+	}
+	ln, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		return socket{err: err}
+	}
+	return socket{ln: ln}
+}
+
+// firstInUse is the index of the first socket that failed because its port
+// is taken, or -1.
+func firstInUse(socks []socket) int {
+	for i, s := range socks {
+		if errors.Is(s.err, syscall.EADDRINUSE) {
+			return i
+		}
+	}
+	return -1
+}
+
+// holderOf finds the socket that holds p's number on addr.
+func holderOf(p catalog.Port, addr netip.Addr) (sockets.Listener, bool) {
+	l, ok, err := sockets.Holder(p.Protocol.Network(), netip.AddrPortFrom(addr, p.Port))
+	return l, ok && err == nil
+}
+
+// bindFallback binds a free port for p, which failed on addr with err, and
+// words the note: what stopped the port, and where it is instead.
+func bindFallback(addr netip.Addr, p catalog.Port, err error, tried int) socket {
+	reason := bindFailure(err, p.Port)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		reason = inUseReason(p, addr, tried)
+	}
 	if errors.Is(err, syscall.EADDRNOTAVAIL) {
 		// macOS routes only 127.0.0.1 until lo0 gets an alias.
 		addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
-	got, err2 := bind(netip.AddrPortFrom(addr, 0))
-	if err2 != nil {
-		return "", fmt.Errorf("cannot listen on %s port %d (%s) nor on a free port: %w", addr, port, reason, err2)
+	s := bindAt(netip.AddrPortFrom(addr, 0), p.Protocol.Network())
+	if s.err != nil {
+		s.err = fmt.Errorf("cannot listen on %s port %d (%s) nor on a free port: %w", addr, p.Port, reason, s.err)
+		return s
 	}
-	return fmt.Sprintf("port %d %s: forwarded on %s instead", port, reason, got), nil
+	s.note = fmt.Sprintf("port %d %s: forwarded on %s instead", p.Port, reason, s.local())
+	return s
+}
+
+// inUseReason says who holds p's number, where the system lets us see it.
+func inUseReason(p catalog.Port, addr netip.Addr, tried int) string {
+	holder, ok := holderOf(p, addr)
+	switch {
+	case ok && holder.Addr.Addr().IsUnspecified():
+		return fmt.Sprintf("is held on every loopback address by %s, listening on %s", holder.Describe(), holder.Addr)
+	case ok:
+		return fmt.Sprintf("is already in use by %s (and on the other %d addresses tried)", holder.Describe(), tried-1)
+	}
+	return fmt.Sprintf("is already in use (on all %d addresses tried)", tried)
 }
 
 func bindFailure(err error, port uint16) string {
@@ -289,6 +382,22 @@ func (f *resourceForward) setHostnames(names []string) {
 	f.mu.Lock()
 	f.hostnames = names
 	f.mu.Unlock()
+}
+
+// dropHostnames removes the names in drop from the resource's hostnames.
+func (f *resourceForward) dropHostnames(drop map[string]bool) {
+	if len(drop) == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var kept []string
+	for _, h := range f.hostnames {
+		if !drop[h] {
+			kept = append(kept, h)
+		}
+	}
+	f.hostnames = kept
 }
 
 func (f *resourceForward) results() []Result {

@@ -110,3 +110,13 @@ func isLabelByte(c byte) bool {
 func isSpaceOrControl(r rune) bool {
 	return unicode.IsSpace(r) || unicode.IsControl(r)
 }
+
+// CheckHostname reports why h cannot be written to a hosts file (wrapping
+// ErrInvalidEntry), or nil: RFC 1123 labels, underscores allowed, no IP
+// addresses.
+func CheckHostname(h string) error {
+	if err := checkHostname(h); err != nil {
+		return fmt.Errorf("%w: hostname %q: %s", ErrInvalidEntry, h, err)
+	}
+	return nil
+}

@@ -342,3 +342,47 @@ func dropSpans(data []byte, drop func(span) bool) []byte {
 	}
 	return joinLines(out)
 }
+
+// userNames are the hostnames that lines outside every fwd block map, in
+// lower case.
+func userNames(data []byte) map[string]bool {
+	lines := splitLines(data)
+	inBlock := make([]bool, len(lines))
+	for _, sp := range parseSpans(lines) {
+		for i := sp.first; i <= sp.last; i++ {
+			inBlock[i] = true
+		}
+	}
+	var outside []line
+	for i, l := range lines {
+		if !inBlock[i] {
+			outside = append(outside, l)
+		}
+	}
+	names := map[string]bool{}
+	for _, e := range parseEntries(outside) {
+		for _, h := range e.Hostnames {
+			names[strings.ToLower(h)] = true
+		}
+	}
+	return names
+}
+
+// withoutNames drops the hostnames in taken from entries, and entries left
+// with none; it returns what it dropped.
+func withoutNames(entries []Entry, taken map[string]bool) (kept []Entry, dropped []string) {
+	for _, e := range entries {
+		var names []string
+		for _, h := range e.Hostnames {
+			if taken[h] {
+				dropped = append(dropped, h)
+				continue
+			}
+			names = append(names, h)
+		}
+		if len(names) > 0 {
+			kept = append(kept, Entry{Address: e.Address, Hostnames: names})
+		}
+	}
+	return kept, dropped
+}

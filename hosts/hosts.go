@@ -88,6 +88,29 @@ func (f *File) Set(owner Owner, entries []Entry) error {
 	})
 }
 
+// SetUnshadowed is Set, except that a hostname which a line outside every
+// fwd block already maps is left out (and an entry left with no hostname
+// with it), so that fwd never shadows the user's own entries. It returns
+// the hostnames it left out. Both the check and the write happen under the
+// file's lock.
+func (f *File) SetUnshadowed(owner Owner, entries []Entry) (shadowed []string, err error) {
+	if err := checkOwner(owner); err != nil {
+		return nil, err
+	}
+	normalized := make([]Entry, len(entries))
+	for i, e := range entries {
+		if normalized[i], err = e.normalize(); err != nil {
+			return nil, err
+		}
+	}
+	err = f.update(func(data []byte) []byte {
+		var kept []Entry
+		kept, shadowed = withoutNames(normalized, userNames(data))
+		return setBlock(data, Block{Owner: owner, Entries: kept}, maxHostsPerLine)
+	})
+	return shadowed, err
+}
+
 // Remove removes owner's block. Without one it changes nothing and writes
 // nothing.
 func (f *File) Remove(owner Owner) error {

@@ -3,6 +3,7 @@ package hosts
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -555,4 +556,40 @@ func TestConcurrentGoroutines(t *testing.T) {
 		must(t, shared.Remove(o))
 	}
 	mustEqualBytes(t, readHosts(t, path), orig, "after all removed")
+}
+
+// TestSetUnshadowedKeepsUserNames: a name a user's own line maps is left
+// out of fwd's block, an entry left with no name goes, and every user byte
+// stays.
+func TestSetUnshadowedKeepsUserNames(t *testing.T) {
+	user := "127.0.0.1 localhost\r\n10.0.0.5 db # my own db\r\n"
+	path := filepath.Join(t.TempDir(), "hosts")
+	must(t, os.WriteFile(path, []byte(user), 0o644))
+	f := New(path)
+	owner := newOwner()
+	shadowed, err := f.SetUnshadowed(owner, []Entry{
+		{Address: "127.1.1.1", Hostnames: []string{"DB", "db.shop"}},
+		{Address: "127.1.1.2", Hostnames: []string{"localhost"}},
+		{Address: "127.1.1.3", Hostnames: []string{"api"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(shadowed, ",") != "db,localhost" {
+		t.Fatalf("shadowed %v, want db and localhost", shadowed)
+	}
+	blocks, err := f.Blocks()
+	if err != nil || len(blocks) != 1 {
+		t.Fatalf("blocks %v, %v", blocks, err)
+	}
+	got := fmt.Sprint(blocks[0].Entries)
+	if got != "[{127.1.1.1 [db.shop]} {127.1.1.3 [api]}]" {
+		t.Fatalf("entries %s", got)
+	}
+	if err := f.Remove(owner); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != user {
+		t.Fatalf("after Remove the file is %q, want the user's %q", b, user)
+	}
 }

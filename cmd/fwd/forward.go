@@ -36,6 +36,7 @@ type forwardOptions struct {
 	fingerprint   string
 	skipHostnames bool
 	hostsFile     string
+	suffixes      []string
 	connectWait   time.Duration
 	timeout       time.Duration
 	global        *globalOptions
@@ -76,6 +77,7 @@ func newForwardCmd(s streams, g *globalOptions, kind forwardKind, runF func(cont
 	f.BoolVar(&opts.skipHostnames, "skip-hostnames", false, "same as --skipHostnames")
 	f.MarkHidden("skip-hostnames")
 	f.StringVar(&opts.hostsFile, "hosts-file", "", "hosts file to edit (default: the system's)")
+	f.StringSliceVar(&opts.suffixes, "hostname-suffix", nil, "write catalog hostnames only under these suffixes (narrows the gateway's hostname_suffixes)")
 	f.DurationVar(&opts.connectWait, "connect-wait", 10*time.Second, "how long a new connection waits for a tunnel that is down")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long connecting to the gateway may take, TLS and login included")
 	opts.output.register(cmd)
@@ -198,15 +200,16 @@ func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Ev
 		trust.CAs = pool
 	}
 	return forward.Options{
-		Gateway:       o.gateway,
-		Token:         o.token,
-		Trust:         trust,
-		SkipHostnames: o.skipHostnames,
-		HostsFile:     o.hostsFile,
-		ConnectWait:   o.connectWait,
-		Timeout:       o.timeout,
-		Logger:        log,
-		OnEvent:       onEvent,
+		Gateway:          o.gateway,
+		Token:            o.token,
+		Trust:            trust,
+		SkipHostnames:    o.skipHostnames,
+		HostsFile:        o.hostsFile,
+		HostnameSuffixes: o.suffixes,
+		ConnectWait:      o.connectWait,
+		Timeout:          o.timeout,
+		Logger:           log,
+		OnEvent:          onEvent,
 	}, nil
 }
 

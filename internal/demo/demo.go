@@ -56,7 +56,7 @@ func Start(log *slog.Logger) (*Env, error) {
 	}
 	e.serveHTTP(web)
 	e.serveEcho(echo)
-	if err := e.startGateway(Catalog(web.Addr().String(), echo.Addr().String()), config.DefaultLimits(), log); err != nil {
+	if err := e.startGateway(Catalog(web.Addr().String(), echo.Addr().String()), nil, log); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -72,8 +72,14 @@ func NewGateway(cat catalog.Catalog, log *slog.Logger) (*Env, error) {
 // NewGatewayWithLimits is NewGateway with the gateway's limits set before
 // it serves (changing them later would race with its sessions).
 func NewGatewayWithLimits(cat catalog.Catalog, limits config.Limits, log *slog.Logger) (*Env, error) {
+	return NewGatewayWithConfig(cat, func(c *config.Config) { c.Limits = limits }, log)
+}
+
+// NewGatewayWithConfig is NewGateway with its config changed by tweak
+// before it serves.
+func NewGatewayWithConfig(cat catalog.Catalog, tweak func(*config.Config), log *slog.Logger) (*Env, error) {
 	e := &Env{}
-	if err := e.startGateway(cat, limits, log); err != nil {
+	if err := e.startGateway(cat, tweak, log); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -105,17 +111,21 @@ func Catalog(webAddr, echoAddr string) catalog.Catalog {
 	}}}
 }
 
-func (e *Env) startGateway(cat catalog.Catalog, limits config.Limits, log *slog.Logger) error {
+func (e *Env) startGateway(cat catalog.Catalog, tweak func(*config.Config), log *slog.Logger) error {
 	token, err := config.NewToken()
 	if err != nil {
 		return err
 	}
 	e.Token = token
 	e.Config = &config.Config{
-		Listen:  "127.0.0.1:0",
-		Tokens:  []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}}},
-		Catalog: cat,
-		Limits:  limits,
+		Listen:           "127.0.0.1:0",
+		Tokens:           []config.Token{{Name: "demo", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}}},
+		Catalog:          cat,
+		Limits:           config.DefaultLimits(),
+		HostnameSuffixes: []string{"fwd.local"},
+	}
+	if tweak != nil {
+		tweak(e.Config)
 	}
 	certPEM, keyPEM, err := tunnel.GenerateCertificate()
 	if err != nil {

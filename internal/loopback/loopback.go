@@ -44,6 +44,37 @@ func (a *Allocator) Addr(id catalog.ID) netip.Addr {
 	}
 }
 
+// Candidates returns the first n addresses id may use, in the same order
+// every time: id's own candidates (see Candidate) that no other ID holds.
+// The caller tries them in order and Reserves the one it binds.
+func (a *Allocator) Candidates(id catalog.ID, n int) []netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]netip.Addr, 0, n)
+	for attempt := uint32(0); len(out) < n; attempt++ {
+		addr := Candidate(id, attempt)
+		if holder, used := a.taken[addr]; !used || holder == id {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// Reserve gives addr to id, releasing any address id held before.
+func (a *Allocator) Reserve(id catalog.ID, addr netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byID == nil {
+		a.byID = map[catalog.ID]netip.Addr{}
+		a.taken = map[netip.Addr]catalog.ID{}
+	}
+	if old, ok := a.byID[id]; ok {
+		delete(a.taken, old)
+	}
+	a.byID[id] = addr
+	a.taken[addr] = id
+}
+
 // Release frees id's address for other IDs. The same ID will get the same
 // address again if it is still free.
 func (a *Allocator) Release(id catalog.ID) {

@@ -70,3 +70,25 @@ func TestReleaseThenSameAddress(t *testing.T) {
 		t.Fatalf("after release got %v, want %v", after, before)
 	}
 }
+
+func TestCandidatesSkipOthersAndRepeat(t *testing.T) {
+	id := catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "db"}
+	var a Allocator
+	first := a.Candidates(id, 4)
+	if len(first) != 4 || first[0] != Candidate(id, 0) {
+		t.Fatalf("candidates %v, want 4 starting at %v", first, Candidate(id, 0))
+	}
+	if again := a.Candidates(id, 4); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Fatalf("candidates changed between calls: %v then %v", first, again)
+	}
+	other := catalog.ID{Project: "x", Kind: catalog.Service, Name: "y"}
+	a.Reserve(other, first[0])
+	skipped := a.Candidates(id, 4)
+	if skipped[0] != first[1] || skipped[2] != first[3] {
+		t.Fatalf("with %v held by another id: %v, want the rest of %v in order", first[0], skipped, first)
+	}
+	a.Reserve(id, first[2])
+	if got := a.Addr(id); got != first[2] {
+		t.Fatalf("Addr after Reserve = %v, want %v", got, first[2])
+	}
+}
