@@ -231,26 +231,38 @@ func TestDialFailureClosesOnlyThatConnection(t *testing.T) {
 	}
 }
 
+// TestBusyPortFallsBackAndSaysSo: clients that want the same address and
+// port get the resource's alternative addresses with the port's own
+// number; once all of those are taken, the port moves, and the note says
+// so and who holds it.
 func TestBusyPortFallsBackAndSaysSo(t *testing.T) {
 	cat := shopCatalog(t)
 	env := startGateway(t, cat)
-	first, err := newClient(t, env, nil).ForwardAddon(context.Background(), "shop", "db")
+	seen := map[string]bool{}
+	for i := range 8 {
+		rs, err := newClient(t, env, nil).ForwardAddon(context.Background(), "shop", "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := rs[0].Data
+		if d.Port != 15432 || d.Note != "" || seen[d.Address] {
+			t.Fatalf("client %d: %s:%d note %q; want port 15432 on an address of its own", i+1, d.Address, d.Port, d.Note)
+		}
+		seen[d.Address] = true
+	}
+	last, err := newClient(t, env, nil).ForwardAddon(context.Background(), "shop", "db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A second client wants the same address and port, which is taken.
-	second, err := newClient(t, env, nil).ForwardAddon(context.Background(), "shop", "db")
-	if err != nil {
-		t.Fatal(err)
+	d := last[0].Data
+	self := fmt.Sprintf("already in use by pid %d", os.Getpid())
+	if d.Port == 15432 || d.RemotePort != 15432 || !strings.Contains(d.Note, self) {
+		t.Fatalf("ninth forward: port %d remote %d note %q; want another port and a note naming %q", d.Port, d.RemotePort, d.Note, self)
 	}
-	d := second[0].Data
-	if d.Port == 15432 || d.RemotePort != 15432 || !strings.Contains(d.Note, "already in use") {
-		t.Fatalf("second forward: port %d remote %d note %q; want another port and a note", d.Port, d.RemotePort, d.Note)
+	if len(d.Hostnames) != 0 {
+		t.Errorf("a moved port's resource got hostnames %v", d.Hostnames)
 	}
-	if d.Address != first[0].Data.Address {
-		t.Errorf("fallback moved address from %s to %s", first[0].Data.Address, d.Address)
-	}
-	echoRoundTrip(t, addrOf(second[0]), "via fallback port")
+	echoRoundTrip(t, addrOf(last[0]), "via fallback port")
 }
 
 func TestStopOneKeepsOthers(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/relay"
-	"github.com/fwd-dev/fwd/internal/sockets"
 	"github.com/fwd-dev/fwd/internal/retry"
+	"github.com/fwd-dev/fwd/internal/sockets"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -106,8 +106,7 @@ func (c *Client) placeResource(res catalog.Resource) (socks []socket, addr netip
 	candidates := c.alloc.Candidates(id, maxAddressTries)
 	for i, a := range candidates {
 		socks := bindExact(a, res.Ports)
-		busy := firstInUse(socks)
-		if busy < 0 {
+		if !anyInUse(socks) {
 			c.alloc.Reserve(id, a)
 			if i > 0 {
 				c.log.Info("a port is taken on its own address: using its alternative address, the same on every run while that stays taken",
@@ -116,9 +115,6 @@ func (c *Client) placeResource(res catalog.Resource) (socks []socket, addr netip
 			return c.settle(a, res.Ports, socks, i+1)
 		}
 		closeSockets(socks)
-		if holder, ok := holderOf(res.Ports[busy], a); ok && holder.Addr.Addr().IsUnspecified() {
-			break // a wildcard listener takes the port on every loopback address
-		}
 	}
 	addr = candidates[0]
 	c.alloc.Reserve(id, addr)
@@ -194,15 +190,14 @@ func bindAt(ap netip.AddrPort, network string) socket {
 	return socket{ln: ln}
 }
 
-// firstInUse is the index of the first socket that failed because its port
-// is taken, or -1.
-func firstInUse(socks []socket) int {
-	for i, s := range socks {
+// anyInUse reports whether a socket failed because its port is taken.
+func anyInUse(socks []socket) bool {
+	for _, s := range socks {
 		if errors.Is(s.err, syscall.EADDRINUSE) {
-			return i
+			return true
 		}
 	}
-	return -1
+	return false
 }
 
 // holderOf finds the socket that holds p's number on addr.
