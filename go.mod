@@ -1,6 +1,6 @@
 module github.com/fwd-dev/fwd
 
-go 1.26.8
+go 1.24.7
 
 require (
 	github.com/charmbracelet/lipgloss v1.0.0

@@ -517,7 +517,9 @@ func TestConcurrentGoroutines(t *testing.T) {
 		if w%2 == 1 {
 			f = New(path)
 		}
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range ops {
 				entries := []Entry{{"127.0.9.1", []string{"w" + string(rune('a'+w)) + "-" + string(rune('a'+i%26))}}}
 				if err := f.Set(owners[w], entries); err != nil {
@@ -540,7 +542,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 					}
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)

@@ -43,11 +43,13 @@ func TestStress(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, stressChildren)
 	for range stressChildren {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if err := runStressSlot(path, orig, &kills); err != nil {
 				errs <- err
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)
@@ -210,7 +212,9 @@ func stressChild(path string, out io.Writer) error {
 	errs := make(chan error, stressWorkers)
 	var outMu sync.Mutex
 	for w := range stressWorkers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if err := stressWorker(f, w, func() {
 				outMu.Lock()
 				defer outMu.Unlock()
@@ -218,7 +222,7 @@ func stressChild(path string, out io.Writer) error {
 			}); err != nil {
 				errs <- fmt.Errorf("worker %d: %w", w, err)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)

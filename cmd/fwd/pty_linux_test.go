@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns both ends of a new pseudo-terminal: what a command
+// writes to tty, a test reads from pty.
+func openPTY(t *testing.T) (pty, tty *os.File) {
+	t.Helper()
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	var unlock int32
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, pty.Fd(), unix.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatalf("unlocking the pty: %v", e)
+	}
+	n, err := unix.IoctlGetInt(int(pty.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	tty, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("opening the tty: %v", err)
+	}
+	t.Cleanup(func() { tty.Close(); pty.Close() })
+	return pty, tty
+}
+
+
+// TestSilentGatewayShowsPhase: with stderr on a terminal, a wait for a
+// gateway that never answers TLS shows which phase it is in, then the
+// error names that phase.
+func TestSilentGatewayShowsPhase(t *testing.T) {
+	pty, tty := openPTY(t)
+	var (
+		mu  sync.Mutex
+		got bytes.Buffer
+	)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := pty.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Setenv("FWD_TOKEN", "fwd_x")
+	t.Setenv("NO_COLOR", "1")
+	silent := silentListener(t)
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"all", "--gateway", silent, "--timeout", "1s"}, streams{In: strings.NewReader(""), Out: &out, Err: tty})
+	time.Sleep(100 * time.Millisecond) // let the reader drain the pty
+	mu.Lock()
+	text := got.String()
+	mu.Unlock()
+	if code != exitUnreachable {
+		t.Fatalf("exit %d, want %d; terminal showed %q", code, exitUnreachable, text)
+	}
+	if !strings.Contains(text, silent+": TLS handshake…") {
+		t.Errorf("terminal did not show the TLS phase: %q", text)
+	}
+	if !strings.Contains(text, "TLS handshake with "+silent+" did not finish in 1s: is it a fwd gateway, and is --gateway right?") {
+		t.Errorf("terminal did not show the phase's error: %q", text)
+	}
+}
