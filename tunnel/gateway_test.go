@@ -207,16 +207,8 @@ func TestStreamAndSessionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	api := tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
-	var open []*tunnel.Stream
-	for range 2 {
-		st, _ := s.Open(api)
-		if err := st.Status(); err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, st)
-	}
-	third, _ := s.Open(api)
+	open := openAPIStreams(t, s, 2)
+	third, _ := s.Open(apiTarget)
 	var se *tunnel.StreamError
 	if err := third.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusLimit {
 		t.Fatalf("third stream: %v, want limit", err)
@@ -292,25 +284,34 @@ func TestStreamSlotFreedByClientFIN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	api := tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
+	open := openAPIStreams(t, s, 2)
+	if err := open[0].CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := s.Open(apiTarget)
+	if err := third.Status(); err != nil {
+		t.Fatalf("stream after another was half-closed: %v, want OK", err)
+	}
+	fourth, _ := s.Open(apiTarget)
+	var se *tunnel.StreamError
+	if err := fourth.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusLimit {
+		t.Fatalf("fourth stream with two open: %v, want limit", err)
+	}
+}
+
+// openAPIStreams opens n streams to apiTarget, each answered OK.
+func openAPIStreams(t *testing.T, s *tunnel.Session, n int) []*tunnel.Stream {
+	t.Helper()
 	var open []*tunnel.Stream
-	for range 2 {
-		st, _ := s.Open(api)
+	for range n {
+		st, err := s.Open(apiTarget)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := st.Status(); err != nil {
 			t.Fatal(err)
 		}
 		open = append(open, st)
 	}
-	if err := open[0].CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	third, _ := s.Open(api)
-	if err := third.Status(); err != nil {
-		t.Fatalf("stream after another was half-closed: %v, want OK", err)
-	}
-	fourth, _ := s.Open(api)
-	var se *tunnel.StreamError
-	if err := fourth.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusLimit {
-		t.Fatalf("fourth stream with two open: %v, want limit", err)
-	}
+	return open
 }

@@ -38,7 +38,6 @@ func openPTY(t *testing.T) (pty, tty *os.File) {
 	return pty, tty
 }
 
-
 // TestSilentGatewayShowsPhase: with stderr on a terminal, a wait for a
 // gateway that never answers TLS shows which phase it is in, then the
 // error names that phase.
