@@ -7,33 +7,52 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
-// demoClient starts fwd's demo gateway in-process and returns a client for
-// it. Real programs pass their gateway's address, a token and how to trust it.
+// demoClient starts a gateway in-process (with fwdtest, fwd's test
+// support) in front of two private services of a project "demo", and
+// returns a client for it. Real programs pass their gateway's address, a
+// token and how to trust it.
 func demoClient() (*forward.Client, func()) {
-	env, err := demo.Start(nil)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from the fwd demo web service: you asked for %s over %s\n", r.URL.Path, r.Proto)
+	}))
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		fmt.Println(err)
 		return nil, func() {}
 	}
+	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "demo",
+		Services: []catalog.Resource{{Kind: catalog.Service, Project: "demo", Name: "web",
+			Ports: []catalog.Port{{Name: "http", Port: 8080, Protocol: catalog.HTTP, Targets: []string{web.Listener.Addr().String()}}}}},
+		Addons: []catalog.Resource{{Kind: catalog.Addon, Project: "demo", Name: "echo",
+			Ports: []catalog.Port{{Name: "echo", Port: 7007, Protocol: catalog.TCP, Targets: []string{echo.Addr}}}}},
+	}}}
+	gw, err := fwdtest.StartGateway(cat, nil)
+	if err != nil {
+		fmt.Println(err)
+		return nil, func() {}
+	}
+	closeAll := func() { gw.Close(); echo.Close(); web.Close() }
 	client, err := forward.New(forward.Options{
-		Gateway:       env.Gateway,
-		Token:         env.Token,
-		Trust:         tunnel.Trust{Fingerprint: env.Fingerprint},
+		Gateway:       gw.Addr,
+		Token:         gw.Token,
+		Trust:         tunnel.Trust{Fingerprint: gw.Fingerprint},
 		SkipHostnames: true, // no root needed; set false to write hostnames
 	})
 	if err != nil {
 		fmt.Println(err)
-		env.Close()
+		closeAll()
 		return nil, func() {}
 	}
-	return client, func() { client.Stop(); env.Close() }
+	return client, func() { client.Stop(); closeAll() }
 }
 
 func get(addr string, port int, path string) string {

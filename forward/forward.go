@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/tunnel"
 )

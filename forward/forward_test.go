@@ -19,11 +19,10 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
-	"github.com/fwd-dev/fwd/internal/demo"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
 // shopCatalog is a project with two services (one with two ports) and an
@@ -144,7 +143,7 @@ func TestTokenScopedToAnotherProject(t *testing.T) {
 		service("billing", "api", tcpPort("http", 18082, catalog.HTTP, startHTTP(t, "billing")))}})
 	env := startGateway(t, cat)
 	const token = "fwd_billing_only"
-	env.Config.Tokens = append(env.Config.Tokens, config.Token{Name: "billing", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"billing"}})
+	env.Config.Tokens = append(env.Config.Tokens, tunnel.Token{Name: "billing", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"billing"}})
 	client := newClient(t, env, func(o *forward.Options) { o.Token = token })
 	_, err := client.ForwardService(context.Background(), "shop", "api")
 	if !errors.Is(err, forward.ErrNotFound) || !strings.Contains(err.Error(), "billing") || strings.Contains(err.Error(), "shop,") {
@@ -191,7 +190,7 @@ func TestDialFailureClosesOnlyThatConnection(t *testing.T) {
 	cat.Projects[0].Services = append(cat.Projects[0].Services,
 		service("shop", "down", tcpPort("http", 18083, catalog.HTTP, closedAddr(t))))
 	env := startGateway(t, cat)
-	logs := &testservers.SyncBuffer{}
+	logs := &fwdtest.SyncBuffer{}
 	client := newClient(t, env, func(o *forward.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	results, err := client.ForwardProject(context.Background(), "shop")
 	if err != nil {
@@ -317,11 +316,7 @@ func TestWithForwardingStopsAfterFn(t *testing.T) {
 func TestConcurrentConnectionsIntact(t *testing.T) {
 	limits := config.DefaultLimits()
 	limits.DialTimeout = time.Minute
-	env, err := demo.NewGatewayWithLimits(shopCatalog(t), limits, testLogger(t).With("side", "gateway"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
+	env := startGateway(t, shopCatalog(t), fwdtest.WithLimits(limits))
 	client := newClient(t, env, nil)
 	db, err := client.ForwardAddon(context.Background(), "shop", "db")
 	if err != nil {

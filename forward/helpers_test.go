@@ -7,30 +7,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/demo"
-	"github.com/fwd-dev/fwd/internal/testservers"
-	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // testLogger shows logs only with -v, where they explain a failure.
-func testLogger(t testing.TB) *slog.Logger {
-	if !testing.Verbose() {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
-}
+func testLogger(t testing.TB) *slog.Logger { return fwdtest.Logger(t) }
 
 // startEcho runs a TCP server on loopback that echoes everything and
 // half-closes after the client does.
 func startEcho(t testing.TB) string {
 	t.Helper()
-	srv, err := testservers.StartEcho()
+	srv, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +49,7 @@ func startHTTP(t testing.TB, name string) string {
 // ends.
 func closedAddr(t testing.TB) string {
 	t.Helper()
-	addr, release, err := testservers.RefusingAddr()
+	addr, release, err := fwdtest.RefusingAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,35 +70,15 @@ func tcpPort(name string, port uint16, proto catalog.Protocol, targets ...string
 }
 
 // startGateway runs an in-process gateway serving cat over real TLS.
-func startGateway(t testing.TB, cat catalog.Catalog) *demo.Env {
+func startGateway(t testing.TB, cat catalog.Catalog, opts ...fwdtest.Option) *fwdtest.Gateway {
 	t.Helper()
-	env, err := demo.NewGateway(cat, testLogger(t).With("side", "gateway"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	return env
+	return fwdtest.NewGateway(t, cat, opts...)
 }
 
 // newClient makes a client of env that pins its certificate.
-func newClient(t testing.TB, env *demo.Env, mod func(*forward.Options)) *forward.Client {
+func newClient(t testing.TB, env *fwdtest.Gateway, mod func(*forward.Options)) *forward.Client {
 	t.Helper()
-	opts := forward.Options{
-		Gateway:       env.Gateway,
-		Token:         env.Token,
-		Trust:         tunnel.Trust{Fingerprint: env.Fingerprint},
-		SkipHostnames: true,
-		Logger:        testLogger(t).With("side", "client"),
-	}
-	if mod != nil {
-		mod(&opts)
-	}
-	c, err := forward.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
-	return c
+	return fwdtest.NewClient(t, env, mod)
 }
 
 func addrOf(r forward.Result) string {

@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
-	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // TestHostileCatalogNamesRefused: a gateway offers names that are not its
@@ -24,11 +23,7 @@ func TestHostileCatalogNamesRefused(t *testing.T) {
 	localhost := service("shop", "localhost", tcpPort("http", 28202, catalog.HTTP, startEcho(t)))
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Services: []catalog.Resource{api, localhost}}}}
 	// A hostile gateway does not validate its own config: built in code.
-	env, err := demo.NewGatewayWithConfig(cat, func(c *config.Config) { c.HostnameSuffixes = []string{"shop.internal"} }, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
+	env := startGateway(t, cat, fwdtest.WithHostnameSuffixes("shop.internal"))
 	hostsFile := tempHosts(t)
 	appendLine(t, hostsFile, "10.1.2.3 mine.shop.internal\n")
 	before := readFile(t, hostsFile)
@@ -74,11 +69,7 @@ func TestUserNarrowsSuffixes(t *testing.T) {
 	api := service("shop", "api", tcpPort("http", 28203, catalog.HTTP, startEcho(t)))
 	api.Hostnames = []string{"api.shop.internal", "api.svc.cluster.local", "api.example.com"}
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Services: []catalog.Resource{api}}}}
-	env, err := demo.NewGatewayWithConfig(cat, func(c *config.Config) { c.HostnameSuffixes = []string{"shop.internal", "svc.cluster.local"} }, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
+	env := startGateway(t, cat, fwdtest.WithHostnameSuffixes("shop.internal", "svc.cluster.local"))
 	client := newClient(t, env, func(o *forward.Options) {
 		o.SkipHostnames, o.HostsFile = false, tempHosts(t)
 		o.HostnameSuffixes = []string{"svc.cluster.local", "example.com"}

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 	rules "github.com/fwd-dev/fwd/internal/hostnames"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/loopback"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // tempHosts is a hosts file of the test's own; writing it needs no root.

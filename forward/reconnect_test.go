@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // events collects a client's events for a test to wait on.

@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // startResetter runs a TCP server that reads one byte and then resets the
 // connection (SO_LINGER 0), as a crashing or refusing server does.
 func startResetter(t *testing.T) string {
 	t.Helper()
-	srv, err := testservers.Serve(func(c *net.TCPConn) {
+	srv, err := fwdtest.Serve(func(c *net.TCPConn) {
 		c.Read(make([]byte, 1))
 		c.SetLinger(0)
 	})

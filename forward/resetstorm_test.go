@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // TestLocalResetStormKeepsTunnel is a local program's reset storm: 20,000

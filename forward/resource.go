@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 	"github.com/fwd-dev/fwd/internal/relay"
 	"github.com/fwd-dev/fwd/internal/retry"
 	"github.com/fwd-dev/fwd/internal/sockets"

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
-	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
 // TestStreamLimitCountsOpenStreamsOnly churns short connections, 90 at a
@@ -26,11 +26,7 @@ func TestStreamLimitCountsOpenStreamsOnly(t *testing.T) {
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Addons: []catalog.Resource{
 		addon("shop", "db", tcpPort("tcp", 17102, catalog.TCP, startEcho(t))),
 	}}}}
-	env, err := demo.NewGatewayWithLimits(cat, limits, testLogger(t).With("side", "gateway"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
+	env := startGateway(t, cat, fwdtest.WithLimits(limits))
 	var refused atomic.Int32
 	client := newClient(t, env, nil)
 	rs, err := client.ForwardAddon(context.Background(), "shop", "db")

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
-	"github.com/fwd-dev/fwd/internal/demo"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
 // startUDPEcho runs a UDP server on loopback that sends every datagram back,
@@ -156,11 +156,7 @@ func TestUDPOneWayFlowStaysUp(t *testing.T) {
 	}}}}
 	limits := config.DefaultLimits()
 	limits.UDPFlowIdle = 300 * time.Millisecond
-	env, err := demo.NewGatewayWithLimits(cat, limits, testLogger(t).With("side", "gateway"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
+	env := startGateway(t, cat, fwdtest.WithLimits(limits))
 	client := newClient(t, env, nil)
 	rs, err := client.ForwardService(context.Background(), "metrics", "statsd")
 	if err != nil || rs[0].Error != nil {

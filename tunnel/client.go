@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
 	"github.com/fwd-dev/fwd/internal/mux"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // Errors a client gets from Dial. A refused login is a *LoginError, which

@@ -13,11 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/internal/mux"
 	"github.com/fwd-dev/fwd/internal/relay"
 	"github.com/fwd-dev/fwd/internal/retry"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // handshakeTimeout bounds the TLS handshake and login of a new session, so
@@ -27,7 +26,7 @@ const handshakeTimeout = 10 * time.Second
 // Gateway serves fwd sessions: it checks tokens, hands out the catalog and
 // dials catalog targets for data streams. Set the fields before Serve.
 type Gateway struct {
-	Config *config.Config
+	Config *GatewayConfig
 	TLS    *tls.Config
 	Logger *slog.Logger
 	// Dial makes connections to targets; nil means net.Dialer.
@@ -102,7 +101,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // maxHandshakes returns the caps on connections not yet logged in, in all
 // and per source; a Config built in code without them gets the defaults.
 func (g *Gateway) maxHandshakes() (total, perSource int) {
-	d := config.DefaultLimits()
+	d := DefaultLimits()
 	total, perSource = g.Config.Limits.MaxHandshakes, g.Config.Limits.MaxHandshakesPerSource
 	if total <= 0 {
 		total = d.MaxHandshakes
@@ -324,7 +323,7 @@ func (g *Gateway) maxStreams() int {
 
 // session is a logged-in client.
 type session struct {
-	token   *config.Token
+	token   *Token
 	control net.Conn
 	streams chan struct{} // semaphore: one slot per open data stream
 }
@@ -564,7 +563,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 // resolve checks a stream header against the token's scope and the catalog.
 // The answer is the same "not found" for a project outside the token's scope
 // as for one that does not exist, so a token cannot probe other projects.
-func (g *Gateway) resolve(t Target, tok *config.Token) (*catalog.Port, Status, string) {
+func (g *Gateway) resolve(t Target, tok *Token) (*catalog.Port, Status, string) {
 	if !tok.Allows(t.ID.Project) {
 		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
 	}

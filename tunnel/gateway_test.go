@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 const testToken = "fwd_test_token"
@@ -31,11 +30,11 @@ type gatewayFixture struct {
 	dialed                  []string
 }
 
-func newGateway(t *testing.T, limits config.Limits) *gatewayFixture {
+func newGateway(t *testing.T, limits tunnel.Limits) *gatewayFixture {
 	t.Helper()
 	f := &gatewayFixture{echo: echoServer(t)}
-	cfg := &config.Config{
-		Tokens: []config.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
+	cfg := &tunnel.GatewayConfig{
+		Tokens: []tunnel.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
 		Catalog: catalog.Catalog{Projects: []catalog.Project{
 			{Name: "shop", Services: []catalog.Resource{{Kind: catalog.Service, Project: "shop", Name: "api",
 				Ports: []catalog.Port{{Name: "http", Port: 80, Protocol: catalog.TCP, Targets: []string{f.echo}}}}}},
@@ -77,7 +76,7 @@ func (f *gatewayFixture) dial(t *testing.T, token string) (*tunnel.Session, erro
 }
 
 func echoServer(t *testing.T) string {
-	srv, err := testservers.StartEcho()
+	srv, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +85,7 @@ func echoServer(t *testing.T) string {
 }
 
 func TestGatewayDialsOnlyCatalogTargets(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	s, err := f.dial(t, testToken)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +143,7 @@ func TestGatewayDialsOnlyCatalogTargets(t *testing.T) {
 }
 
 func TestLoginFailuresAreRateLimited(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	for i := range 5 {
 		if _, err := f.dial(t, "fwd_wrong"); !errors.Is(err, tunnel.ErrUnauthorized) {
 			t.Fatalf("attempt %d: %v, want ErrUnauthorized", i+1, err)
@@ -166,7 +165,7 @@ func TestLoginFailuresAreRateLimited(t *testing.T) {
 // source. Each attempt is charged before its token is checked, so only
 // the free budget's worth are checked at all; the rest are told to wait.
 func TestConcurrentWrongTokensCharged(t *testing.T) {
-	limits := config.DefaultLimits()
+	limits := tunnel.DefaultLimits()
 	limits.MaxHandshakesPerSource = 300
 	f := newGateway(t, limits)
 	var checked, throttled, other atomic.Int32
@@ -198,7 +197,7 @@ func TestConcurrentWrongTokensCharged(t *testing.T) {
 }
 
 func TestStreamAndSessionLimits(t *testing.T) {
-	limits := config.DefaultLimits()
+	limits := tunnel.DefaultLimits()
 	limits.MaxStreamsPerSession = 2
 	limits.MaxSessions = 1
 	f := newGateway(t, limits)
@@ -222,7 +221,7 @@ func TestStreamAndSessionLimits(t *testing.T) {
 }
 
 func TestOldTLSRefused(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	conn, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
 	if err == nil {
 		conn.Close()
@@ -232,7 +231,7 @@ func TestOldTLSRefused(t *testing.T) {
 
 // namedServer answers every connection with its name and closes.
 func namedServer(t *testing.T, name string) string {
-	srv, err := testservers.Serve(func(c *net.TCPConn) { io.WriteString(c, name) })
+	srv, err := fwdtest.Serve(func(c *net.TCPConn) { io.WriteString(c, name) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +240,7 @@ func namedServer(t *testing.T, name string) string {
 }
 
 func TestTargetsRoundRobinWithFailover(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	// Bound but not listening: refused, and no other test's Listen can
 	// take the port meanwhile.
 	down := boundNotListening(t)
@@ -276,7 +275,7 @@ func TestTargetsRoundRobinWithFailover(t *testing.T) {
 // on no longer counts against the session's stream limit, while a stream
 // it holds open does.
 func TestStreamSlotFreedByClientFIN(t *testing.T) {
-	limits := config.DefaultLimits()
+	limits := tunnel.DefaultLimits()
 	limits.MaxStreamsPerSession = 2
 	f := newGateway(t, limits)
 	s, err := f.dial(t, testToken)

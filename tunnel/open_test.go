@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/internal/relay"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // countingConn counts the writes made to a raw connection: one per frame
@@ -62,13 +61,13 @@ type forwarder struct {
 func newForwarder(t testing.TB, target string) *forwarder {
 	t.Helper()
 	f := &forwarder{hold: make(chan heldConn, 1), errs: make(chan error, 1024)}
-	cfg := &config.Config{
-		Tokens: []config.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
+	cfg := &tunnel.GatewayConfig{
+		Tokens: []tunnel.Token{{Name: "t", SHA256: sha256.Sum256([]byte(testToken)), Projects: []string{"shop"}}},
 		Catalog: catalog.Catalog{Projects: []catalog.Project{
 			{Name: "shop", Services: []catalog.Resource{{Kind: catalog.Service, Project: "shop", Name: "api",
 				Ports: []catalog.Port{{Name: "http", Port: 80, Protocol: catalog.TCP, Targets: []string{target}}}}}},
 		}},
-		Limits: config.DefaultLimits(),
+		Limits: tunnel.DefaultLimits(),
 	}
 	certPEM, keyPEM, err := tunnel.GenerateCertificate()
 	if err != nil {
@@ -171,7 +170,7 @@ func (f *forwarder) settle(t testing.TB) {
 
 // serve runs a target whose connections are handled by h.
 func serve(t testing.TB, h func(c *net.TCPConn)) string {
-	srv, err := testservers.Serve(h)
+	srv, err := fwdtest.Serve(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +416,7 @@ func TestIdleMemory(t *testing.T) {
 // can take meanwhile: connecting to it is refused.
 func boundNotListening(t *testing.T) string {
 	t.Helper()
-	addr, release, err := testservers.RefusingAddr()
+	addr, release, err := fwdtest.RefusingAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

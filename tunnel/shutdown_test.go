@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/config"
 	"github.com/fwd-dev/fwd/internal/mux"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 var apiTarget = tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80}
@@ -37,7 +36,7 @@ func echoRoundTrip(t *testing.T, st *tunnel.Stream, msg string) {
 // stream but the control stream reset, so it cannot make the gateway
 // buffer anything.
 func TestStreamsBeforeLoginRefused(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	raw, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13, NextProtos: []string{"fwd/1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +65,7 @@ func TestStreamsBeforeLoginRefused(t *testing.T) {
 // reports GoingAway and refuses new streams at once, while a stream already
 // open keeps working until it ends.
 func TestGatewayShutdownGoesAway(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	sess, err := f.dial(t, testToken)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +127,7 @@ func TestGatewayShutdownGoesAway(t *testing.T) {
 // that is shutting down (opened before the client heard the GoAway) is
 // refused with StatusLimit.
 func TestShutdownRefusesStreamsWithStatus(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	sess, err := f.dial(t, testToken)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +196,7 @@ func (l *failingListener) Accept() (net.Conn, error) {
 }
 
 func TestServeBacksOffOnAcceptErrors(t *testing.T) {
-	f := newGateway(t, config.DefaultLimits())
+	f := newGateway(t, tunnel.DefaultLimits())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

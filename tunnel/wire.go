@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // Version is the control protocol version this package speaks.

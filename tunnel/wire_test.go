@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 func TestHeaderRoundTrip(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/demo"
 	"github.com/fwd-dev/fwd/internal/ui"
 	"github.com/fwd-dev/fwd/tunnel"
 )
@@ -47,7 +46,7 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 		// The embedded gateway's session lines would only clutter a first look.
 		gwLog = slog.New(quietHandler{log.Handler()})
 	}
-	env, err := demo.Start(gwLog.With("side", "gateway"))
+	env, err := startDemo(gwLog.With("side", "gateway"))
 	if err != nil {
 		return err
 	}
@@ -62,7 +61,7 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	results, err := client.ForwardProject(ctx, demo.Project)
+	results, err := client.ForwardProject(ctx, demoProject)
 	if err != nil {
 		stopErr := client.Stop()
 		if ctx.Err() != nil {
@@ -83,7 +82,7 @@ func runDemo(ctx context.Context, o *demoOptions, s streams) error {
 	return shutdown(client, log, false)
 }
 
-func demoIntro(s streams, env *demo.Env, results []forward.Result) error {
+func demoIntro(s streams, env *demoEnv, results []forward.Result) error {
 	styled := ui.Styled(s.Out)
 	ui.Status(s.Out, styled, ui.OK, fmt.Sprintf("demo gateway on %s (%s)", env.Gateway, env.Fingerprint))
 	if err := resultTable(s.Out, styled, results); err != nil {

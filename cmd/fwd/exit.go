@@ -8,7 +8,7 @@ import (
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel/config"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 

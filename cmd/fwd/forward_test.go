@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 func TestForwardFlags(t *testing.T) {
@@ -100,7 +100,7 @@ func TestForwardFlags(t *testing.T) {
 // on stderr, the documented exit code, and nothing on stdout.
 func TestBadInputs(t *testing.T) {
 	env, vars := testGateway(t)
-	closed, release, err := testservers.RefusingAddr()
+	closed, release, err := fwdtest.RefusingAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

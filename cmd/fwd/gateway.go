@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel/config"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -70,7 +70,7 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w: free that port or choose another with --listen", cfg.Listen, err)
 	}
-	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
 	fingerprint := tunnel.Fingerprint(cert.Certificate[0])
 	if err := announceGateway(s.Out, o.output.json(), ln.Addr().String(), fingerprint, cfg); err != nil {
 		ln.Close()
@@ -80,7 +80,7 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 }
 
 // serveUntilDone serves until ctx ends, then drains within the grace period.
-func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, ln net.Listener, limits config.Limits, log *slog.Logger) error {
+func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, ln net.Listener, limits tunnel.Limits, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- gw.Serve(ln) }()
 	select {
@@ -168,11 +168,11 @@ token itself somewhere safe, it cannot be shown again.`,
 }
 
 func runGatewayToken(o *tokenOptions, s streams) error {
-	token, err := config.NewToken()
+	token, err := tunnel.NewToken()
 	if err != nil {
 		return err
 	}
-	sum := config.HashToken(token)
+	sum := tunnel.HashToken(token)
 	if o.output.json() {
 		return writeJSONLine(s.Out, map[string]any{"name": o.name, "token": token, "sha256": sum, "projects": o.projects})
 	}

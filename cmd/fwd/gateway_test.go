@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwd-dev/fwd/internal/config"
+	"github.com/fwd-dev/fwd/tunnel"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -31,7 +31,7 @@ func TestGatewayTokenOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &tok); err != nil {
 		t.Fatal(err)
 	}
-	if tok.Name != "alice" || config.HashToken(tok.Token) != tok.SHA256 || strings.Join(tok.Projects, ",") != "shop,billing" {
+	if tok.Name != "alice" || tunnel.HashToken(tok.Token) != tok.SHA256 || strings.Join(tok.Projects, ",") != "shop,billing" {
 		t.Fatalf("token output %+v", tok)
 	}
 	plain := runFwd(t, nil, "gateway", "token", "--name", "bob", "--projects", "*")

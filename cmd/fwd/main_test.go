@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/demo"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // result is what one in-process run of fwd printed and returned.
@@ -40,7 +37,7 @@ type running struct {
 	cancel context.CancelFunc
 	lines  *bufio.Scanner
 	done   chan int
-	stderr *testservers.SyncBuffer
+	stderr *fwdtest.SyncBuffer
 	drain  sync.Once
 }
 
@@ -55,7 +52,7 @@ func startFwd(t *testing.T, args ...string) (*running, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{cancel: cancel, lines: bufio.NewScanner(pr), done: make(chan int, 1), stderr: &testservers.SyncBuffer{}}
+	r := &running{cancel: cancel, lines: bufio.NewScanner(pr), done: make(chan int, 1), stderr: &fwdtest.SyncBuffer{}}
 	go func() {
 		code := run(ctx, args, streams{In: strings.NewReader(""), Out: pw, Err: r.stderr})
 		pw.Close()
@@ -90,7 +87,7 @@ func (r *running) stop() int {
 // testGateway runs an in-process gateway for project shop (service api with
 // HTTP and TCP ports, service web, addon db) and returns the environment a
 // client needs.
-func testGateway(t *testing.T) (*demo.Env, []string) {
+func testGateway(t *testing.T) (*fwdtest.Gateway, []string) {
 	t.Helper()
 	httpAddr := serveHTTP(t)
 	echoAddr := serveEcho(t)
@@ -109,12 +106,8 @@ func testGateway(t *testing.T) (*demo.Env, []string) {
 			{Name: "postgres", Port: 25432, Protocol: catalog.TCP, Targets: []string{echoAddr}},
 		}}},
 	}}}
-	env, err := demo.NewGateway(cat, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	return env, []string{"FWD_GATEWAY=" + env.Gateway, "FWD_TOKEN=" + env.Token, "FWD_FINGERPRINT=" + env.Fingerprint}
+	env := fwdtest.NewGateway(t, cat)
+	return env, []string{"FWD_GATEWAY=" + env.Addr, "FWD_TOKEN=" + env.Token, "FWD_FINGERPRINT=" + env.Fingerprint}
 }
 
 func serveHTTP(t *testing.T) string {
@@ -131,7 +124,7 @@ func serveHTTP(t *testing.T) string {
 }
 
 func serveEcho(t *testing.T) string {
-	srv, err := testservers.StartEcho()
+	srv, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}

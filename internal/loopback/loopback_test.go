@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 func TestAddrStableAcrossAllocators(t *testing.T) {

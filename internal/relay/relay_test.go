@@ -1,4 +1,4 @@
-package relay
+package relay_test
 
 import (
 	"bytes"
@@ -20,7 +20,8 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/internal/relay"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // tunnel is a forward through a mux session over real TLS: connections to
@@ -62,7 +63,7 @@ func newTunnel(t testing.TB, target string, idle time.Duration) *tunnel {
 					st.Reset()
 					return
 				}
-				Pipe(st, tc.(*net.TCPConn), idle)
+				relay.Pipe(st, tc.(*net.TCPConn), idle)
 			}()
 		}
 	}()
@@ -87,10 +88,10 @@ func newTunnel(t testing.TB, target string, idle time.Duration) *tunnel {
 			go func() {
 				st, err := cs.OpenStream()
 				if err != nil {
-					Abort(c)
+					relay.Abort(c)
 					return
 				}
-				tu.errs <- Pipe(c.(*net.TCPConn), st, 0)
+				tu.errs <- relay.Pipe(c.(*net.TCPConn), st, 0)
 			}()
 		}
 	}()
@@ -99,7 +100,7 @@ func newTunnel(t testing.TB, target string, idle time.Duration) *tunnel {
 
 // listen runs serve for each connection to a new loopback listener.
 func listen(t testing.TB, serve func(*net.TCPConn)) string {
-	srv, err := testservers.Serve(serve)
+	srv, err := fwdtest.Serve(serve)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestPipeBetweenPlainConns(t *testing.T) {
 			c.Close()
 			return
 		}
-		Pipe(c, u.(*net.TCPConn), 0)
+		relay.Pipe(c, u.(*net.TCPConn), 0)
 	})
 	c, err := net.Dial("tcp", front)
 	if err != nil {

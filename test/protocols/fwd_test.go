@@ -24,10 +24,9 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/demo"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // project is the catalog project every test forwards from.
@@ -37,8 +36,8 @@ const project = "it"
 func Need(t testing.TB, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		if err := testservers.Check(name); err != nil {
-			if errors.Is(err, testservers.ErrNotInstalled) {
+		if err := fwdtest.Check(name); err != nil {
+			if errors.Is(err, fwdtest.ErrNotInstalled) {
 				t.Skipf("%s not installed: run .ci/install-deps.sh (%v)", name, err)
 			}
 			t.Fatalf("checking for %s: %v", name, err)
@@ -49,7 +48,7 @@ func Need(t testing.TB, names ...string) {
 // bin returns the path of an installed binary (Need has checked it).
 func bin(t testing.TB, name string) string {
 	t.Helper()
-	p, err := testservers.LookPath(name)
+	p, err := fwdtest.LookPath(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +88,14 @@ func fwdTo(t testing.TB, name string, ports ...port) map[string]forwarded {
 	}
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: project, Addons: []catalog.Resource{res}}}}
 
-	logs := &testservers.SyncBuffer{}
+	logs := &fwdtest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := demo.NewGateway(cat, logger.With("side", "gateway"))
+	gw, err := fwdtest.StartGateway(cat, logger.With("side", "gateway"))
 	if err != nil {
 		t.Fatalf("starting gateway: %v", err)
 	}
 	client, err := forward.New(forward.Options{
-		Gateway:       gw.Gateway,
+		Gateway:       gw.Addr,
 		Token:         gw.Token,
 		Trust:         tunnel.Trust{Fingerprint: gw.Fingerprint},
 		SkipHostnames: true,

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // TestGRPC runs a real gRPC server (the standard health service: a unary

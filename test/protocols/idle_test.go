@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // idleFor is longer than the 100s after which some NATs, load balancers and
@@ -24,7 +24,7 @@ func TestIdleConnectionSurvives(t *testing.T) {
 	if testing.Short() {
 		t.Skip("idles for 105s: skipped with -short")
 	}
-	echo, err := testservers.StartEcho()
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
-func startPostgres(t *testing.T) *testservers.Postgres {
+func startPostgres(t *testing.T) *fwdtest.Postgres {
 	t.Helper()
 	Need(t, "postgres", "psql")
-	pg, err := testservers.StartPostgres(testCtx(t, 90*time.Second), t.TempDir())
+	pg, err := fwdtest.StartPostgres(testCtx(t, 90*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

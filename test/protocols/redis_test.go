@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
-func startRedis(t *testing.T) (*testservers.Redis, forwarded) {
+func startRedis(t *testing.T) (*fwdtest.Redis, forwarded) {
 	t.Helper()
 	Need(t, "redis", "redis-cli")
-	r, err := testservers.StartRedis(testCtx(t, 30*time.Second), t.TempDir())
+	r, err := fwdtest.StartRedis(testCtx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRedisCLI(t *testing.T) {
 	mustEqual(t, "server port", redis("CONFIG", "GET", "port"), "port\n"+strconv.Itoa(r.Port))
 
 	// A 1 MiB binary value in through stdin (-x) and back out.
-	val, _ := io.ReadAll(testservers.PRNG(7, 1<<20))
+	val, _ := io.ReadAll(fwdtest.PRNG(7, 1<<20))
 	mustEqual(t, "SET -x", strings.TrimSpace(runIn(t, 30*time.Second, bytes.NewReader(val), "redis-cli", append(cli, "-x", "SET", "blob")...)), "OK")
 	mustEqual(t, "STRLEN", redis("STRLEN", "blob"), strconv.Itoa(len(val)))
 	got := run(t, 30*time.Second, "redis-cli", append(cli, "GET", "blob")...)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // TestSSH logs in to a real sshd through fwd with OpenSSH's client (host
@@ -16,7 +16,7 @@ import (
 // a remote sha256sum.
 func TestSSH(t *testing.T) {
 	Need(t, "sshd", "ssh")
-	sshd, err := testservers.StartSSHD(testCtx(t, 30*time.Second), t.TempDir())
+	sshd, err := fwdtest.StartSSHD(testCtx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestSSH(t *testing.T) {
 	out := run(t, 30*time.Second, "ssh", append(args, "echo", "fwd-ok", "&&", "id", "-un")...)
 	mustEqual(t, "ssh output", strings.TrimSpace(out), "fwd-ok\n"+sshd.User)
 
-	data, _ := io.ReadAll(testservers.PRNG(9, 4<<20))
+	data, _ := io.ReadAll(fwdtest.PRNG(9, 4<<20))
 	out = runIn(t, 60*time.Second, bytes.NewReader(data), "ssh", append(args, "sha256sum")...)
 	mustEqual(t, "remote sha256sum", strings.TrimSpace(out), sha256Hex(data)+"  -")
 }

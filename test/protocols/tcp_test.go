@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // upload sends n bytes of PRNG(seed) to a hash sink at addr, half-closes,
@@ -24,7 +24,7 @@ func upload(t *testing.T, addr string, seed uint64, n int64, timeout time.Durati
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
 	h := sha256.New()
-	written, err := io.Copy(io.MultiWriter(conn, h), testservers.PRNG(seed, n))
+	written, err := io.Copy(io.MultiWriter(conn, h), fwdtest.PRNG(seed, n))
 	if err != nil {
 		t.Fatalf("after writing %d of %d bytes: %v", written, n, err)
 	}
@@ -42,7 +42,7 @@ func upload(t *testing.T, addr string, seed uint64, n int64, timeout time.Durati
 // read the server's answer, which the server sends only once it has seen
 // EOF: a half-close travels through fwd without closing the other direction.
 func TestTCPHalfClose(t *testing.T) {
-	sink, err := testservers.StartHashSink()
+	sink, err := fwdtest.StartHashSink()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +59,12 @@ func TestTransfer1GiB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1 GiB each way: skipped with -short")
 	}
-	sink, err := testservers.StartHashSink()
+	sink, err := fwdtest.StartHashSink()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	source, err := testservers.StartHashSource()
+	source, err := fwdtest.StartHashSource()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestTransfer1GiB(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * time.Minute))
-	if _, err := conn.Write(testservers.HashSourceRequest(seed, n)); err != nil {
+	if _, err := conn.Write(fwdtest.HashSourceRequest(seed, n)); err != nil {
 		t.Fatal(err)
 	}
 	h := sha256.New()

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // TestUDPDNS forwards dnsmasq's UDP port: dig must get its answer through
@@ -24,7 +24,7 @@ func TestUDPDNS(t *testing.T) {
 		// 198.51.100.0/24 is for documentation: no traffic goes there.
 		hosts[fmt.Sprintf("host%02d.fwd", i)] = netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)})
 	}
-	dns, err := testservers.StartDnsmasq(testCtx(t, 30*time.Second), t.TempDir(), testservers.DNSOptions{
+	dns, err := fwdtest.StartDnsmasq(testCtx(t, 30*time.Second), t.TempDir(), fwdtest.DNSOptions{
 		Domains: map[string]netip.Addr{"test.fwd": netip.MustParseAddr("10.1.2.3")},
 		Hosts:   hosts,
 	})
@@ -76,7 +76,7 @@ func askUDP(addr, name string, want netip.Addr) error {
 		var got []netip.Addr
 		var err error
 		for range 3 {
-			got, err = testservers.LookupA(conn, name, 2*time.Second)
+			got, err = fwdtest.LookupA(conn, name, 2*time.Second)
 			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 				break
 			}

@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
-func startNginx(t *testing.T) *testservers.Nginx {
+func startNginx(t *testing.T) *fwdtest.Nginx {
 	t.Helper()
 	Need(t, "nginx")
-	n, err := testservers.StartNginx(testCtx(t, 30*time.Second), t.TempDir())
+	n, err := fwdtest.StartNginx(testCtx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestHTTP2TLS(t *testing.T) {
 	n := startNginx(t)
 	fw := fwdTo(t, "web", port{"https", 443, catalog.HTTP2, n.H2Addr})["https"]
 	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: n.CertPool(), ServerName: testservers.TLSServerName},
+		TLSClientConfig:   &tls.Config{RootCAs: n.CertPool(), ServerName: fwdtest.TLSServerName},
 		ForceAttemptHTTP2: true,
 	}
 	defer tr.CloseIdleConnections()
@@ -189,12 +189,12 @@ func TestHTTP2TLS(t *testing.T) {
 		t.Error(err)
 	}
 
-	if err := testservers.Check("curl"); err != nil {
+	if err := fwdtest.Check("curl"); err != nil {
 		t.Logf("skipping the curl part: %v", err)
 	} else {
 		// curl checks the certificate for localhost and connects to the forward.
 		out := run(t, 30*time.Second, "curl", "-sS", "--noproxy", "*", "--http2", "--cacert", n.CertFile,
-			"--connect-to", "::"+fw.Addr, "-w", "%{http_version}\n", "https://"+testservers.TLSServerName+"/curl")
+			"--connect-to", "::"+fw.Addr, "-w", "%{http_version}\n", "https://"+fwdtest.TLSServerName+"/curl")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "ok HTTP/2.0 ") || lines[1] != "2" {
 			t.Fatalf("curl --http2: %q", out)
@@ -232,7 +232,7 @@ func TestH2CNginx(t *testing.T) {
 	mustEqual(t, "connection of the third request", nb.conn, first.conn)
 	mustEqual(t, "requests on the connection", nb.requests, 3)
 
-	if err := testservers.Check("curl"); err != nil {
+	if err := fwdtest.Check("curl"); err != nil {
 		t.Logf("skipping the curl part: %v", err)
 	} else {
 		out := run(t, 30*time.Second, "curl", "-sS", "--noproxy", "*", "--http2-prior-knowledge", "-w", "%{http_version}\n", "http://"+fw.Addr+"/curl")
@@ -248,7 +248,7 @@ func TestH2CNginx(t *testing.T) {
 // reading its echo 50 times before the request body ends, then reading a
 // trailer.
 func TestHTTP2BidiStream(t *testing.T) {
-	srv, err := testservers.StartH2Stream()
+	srv, err := fwdtest.StartH2Stream()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func bidiStream(ctx context.Context, client *http.Client, url string, id, rounds
 // and exchanges messages both ways: the server's greeting, echoes of text
 // and binary messages of every length encoding, a ping and a close.
 func TestWebSocket(t *testing.T) {
-	srv, err := testservers.StartWebSocketEcho()
+	srv, err := fwdtest.StartWebSocketEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,26 +328,26 @@ func TestWebSocket(t *testing.T) {
 	fw := fwdTo(t, "ws", port{"ws", 8081, catalog.HTTP, srv.Addr})["ws"]
 	ctx := testCtx(t, 30*time.Second)
 
-	ws, err := testservers.DialWebSocket(ctx, fw.Addr, "/ws")
+	ws, err := fwdtest.DialWebSocket(ctx, fw.Addr, "/ws")
 	if err != nil {
 		t.Fatalf("upgrade through fwd: %v", err)
 	}
 	defer ws.Close()
 	ws.SetDeadline(time.Now().Add(20 * time.Second))
 	op, msg, err := ws.ReadMessage()
-	if err != nil || op != testservers.OpText || string(msg) != testservers.WebSocketGreeting {
+	if err != nil || op != fwdtest.OpText || string(msg) != fwdtest.WebSocketGreeting {
 		t.Fatalf("server's greeting: op %d %q %v", op, msg, err)
 	}
-	big, _ := io.ReadAll(testservers.PRNG(3, 200000))
+	big, _ := io.ReadAll(fwdtest.PRNG(3, 200000))
 	cases := []struct {
 		op  byte
 		msg []byte
 	}{
-		{testservers.OpText, []byte("hello through fwd")},
-		{testservers.OpText, []byte(strings.Repeat("ü", 100))}, // 16-bit length
-		{testservers.OpBinary, big},                            // 64-bit length
-		{testservers.OpBinary, nil},
-		{testservers.OpPing, []byte("ping?")},
+		{fwdtest.OpText, []byte("hello through fwd")},
+		{fwdtest.OpText, []byte(strings.Repeat("ü", 100))}, // 16-bit length
+		{fwdtest.OpBinary, big},                            // 64-bit length
+		{fwdtest.OpBinary, nil},
+		{fwdtest.OpPing, []byte("ping?")},
 	}
 	for i, c := range cases {
 		if err := ws.WriteMessage(c.op, c.msg); err != nil {
@@ -358,18 +358,18 @@ func TestWebSocket(t *testing.T) {
 			t.Fatalf("message %d: read: %v", i, err)
 		}
 		wantOp := c.op
-		if c.op == testservers.OpPing {
-			wantOp = testservers.OpPong
+		if c.op == fwdtest.OpPing {
+			wantOp = fwdtest.OpPong
 		}
 		if op != wantOp || !bytes.Equal(msg, c.msg) {
 			t.Fatalf("message %d: got op %d, %d bytes; want op %d, %d bytes", i, op, len(msg), wantOp, len(c.msg))
 		}
 	}
 	closeMsg := []byte{0x03, 0xe8} // 1000: normal closure
-	if err := ws.WriteMessage(testservers.OpClose, closeMsg); err != nil {
+	if err := ws.WriteMessage(fwdtest.OpClose, closeMsg); err != nil {
 		t.Fatal(err)
 	}
-	if op, msg, err := ws.ReadMessage(); err != nil || op != testservers.OpClose || !bytes.Equal(msg, closeMsg) {
+	if op, msg, err := ws.ReadMessage(); err != nil || op != fwdtest.OpClose || !bytes.Equal(msg, closeMsg) {
 		t.Fatalf("close: op %d %v %v", op, msg, err)
 	}
 	if _, _, err := ws.ReadMessage(); err != io.EOF {

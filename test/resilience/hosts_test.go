@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 const systemHosts = "/etc/hosts"
@@ -57,7 +57,7 @@ func TestHostsRealFileIntegration(t *testing.T) {
 	})
 
 	const project, name = "resilhosts", "resilsvc"
-	echo, err := testservers.StartEcho()
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -24,7 +24,7 @@ import (
 func TestHandshakeFloodBounded(t *testing.T) {
 	dir := t.TempDir()
 	tok := newToken(t, "shop")
-	echo, err := testservers.StartEcho()
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -91,7 +91,7 @@ func runEchoHelper() int {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *testservers.SyncBuffer
+	stderr *fwdtest.SyncBuffer
 	lines  chan string   // stdout, line by line; closed at EOF
 	done   chan struct{} // closed when the process has been waited for
 	err    error         // Wait's result, once done is closed
@@ -101,7 +101,7 @@ type proc struct {
 // and shown if the test fails.
 func startProc(t testing.TB, name string, env []string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, stderr: &testservers.SyncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
+	p := &proc{name: name, stderr: &fwdtest.SyncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
@@ -289,7 +289,7 @@ func startGateway(t testing.TB, cfg, listen, netns string) *gateway {
 // shown if the test fails.
 func newClient(t testing.TB, gatewayAddr, fingerprint string, tok token, onEvent func(forward.Event)) *forward.Client {
 	t.Helper()
-	logs := &testservers.SyncBuffer{}
+	logs := &fwdtest.SyncBuffer{}
 	c, err := forward.New(forward.Options{
 		Gateway:       gatewayAddr,
 		Token:         tok.Token,

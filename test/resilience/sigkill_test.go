@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 const (
@@ -29,7 +29,7 @@ const (
 // goroutines and file descriptors must be back near where they started.
 func TestGatewaySIGKILLCycles(t *testing.T) {
 	const project, name = "resilkill", "echo"
-	echo, err := testservers.StartEcho()
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestGatewaySIGKILLCycles(t *testing.T) {
 	tok := newToken(t, project)
 	// Restarted on the same address 20 times while the client redials it:
 	// a port below the ephemeral range, which no dial can take meanwhile.
-	listen, err := testservers.FreeTCPAddr()
+	listen, err := fwdtest.FreeTCPAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/testservers"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // exitCode is the process's exit status, or -1 if a signal ended it.
@@ -36,7 +36,7 @@ func clientWithHosts(t *testing.T, gw *gateway, tok token, project, name string)
 
 func echoTarget(t *testing.T) string {
 	t.Helper()
-	echo, err := testservers.StartEcho()
+	echo, err := fwdtest.StartEcho()
 	if err != nil {
 		t.Fatal(err)
 	}

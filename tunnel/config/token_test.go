@@ -1,42 +1,12 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/fwd-dev/fwd/tunnel"
 )
-
-func TestHashToken(t *testing.T) {
-	if got := HashToken("test"); got != testHash {
-		t.Errorf("HashToken(test) = %s, want %s", got, testHash)
-	}
-	if got, want := HashToken(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; got != want {
-		t.Errorf("HashToken(\"\") = %s, want %s", got, want)
-	}
-}
-
-func TestNewToken(t *testing.T) {
-	format := regexp.MustCompile(`^fwd_[A-Za-z0-9_-]{43}$`)
-	seen := map[string]bool{}
-	for range 1000 {
-		tok, err := NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !format.MatchString(tok) {
-			t.Fatalf("NewToken() = %q, want fwd_ and 43 URL-safe characters", tok)
-		}
-		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, "fwd_")); err != nil || len(b) != 32 {
-			t.Fatalf("NewToken() = %q: %d bytes of entropy, %v", tok, len(b), err)
-		}
-		if seen[tok] {
-			t.Fatalf("NewToken() repeated %q", tok)
-		}
-		seen[tok] = true
-	}
-}
 
 // authConfig has three tokens: "test" for shop, "foo" for blog and "ci" for
 // every project.
@@ -56,7 +26,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		token string
-		name  string // "" for ErrBadToken
+		name  string // "" for tunnel.ErrBadToken
 		shop  bool
 		blog  bool
 	}{
@@ -71,8 +41,8 @@ func TestAuthenticate(t *testing.T) {
 	} {
 		tok, err := c.Authenticate(tc.token)
 		if tc.name == "" {
-			if !errors.Is(err, ErrBadToken) || tok != nil {
-				t.Errorf("Authenticate(%q) = %+v, %v; want ErrBadToken", tc.token, tok, err)
+			if !errors.Is(err, tunnel.ErrBadToken) || tok != nil {
+				t.Errorf("Authenticate(%q) = %+v, %v; want tunnel.ErrBadToken", tc.token, tok, err)
 			}
 			continue
 		}
@@ -87,11 +57,11 @@ func TestAuthenticate(t *testing.T) {
 			t.Errorf("Authenticate(%q) returned a copy, not the configured token", tc.token)
 		}
 	}
-	if ErrBadToken.Error() != "config: unknown token" {
-		t.Errorf("ErrBadToken = %q", ErrBadToken)
+	if tunnel.ErrBadToken.Error() != "tunnel: unknown token" {
+		t.Errorf("tunnel.ErrBadToken = %q", tunnel.ErrBadToken)
 	}
 	var empty Config
-	if _, err := empty.Authenticate("test"); !errors.Is(err, ErrBadToken) {
+	if _, err := empty.Authenticate("test"); !errors.Is(err, tunnel.ErrBadToken) {
 		t.Errorf("Authenticate with no tokens: %v", err)
 	}
 }
@@ -104,7 +74,7 @@ func TestTokenYAML(t *testing.T) {
 		t.Errorf("TokenYAML:\n%s\nwant:\n%s", got, want)
 	}
 
-	tok, err := NewToken()
+	tok, err := tunnel.NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +84,13 @@ func TestTokenYAML(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("tokens:\n")
 	for i, name := range names {
-		h := HashToken(tok)
+		h := tunnel.HashToken(tok)
 		if i > 0 {
-			h = HashToken(tok + name)
+			h = tunnel.HashToken(tok + name)
 		}
 		b.WriteString(TokenYAML(name, h, []string{"shop"}))
 	}
-	b.WriteString(TokenYAML("everyone", HashToken("x"), []string{"*"}))
+	b.WriteString(TokenYAML("everyone", tunnel.HashToken("x"), []string{"*"}))
 	b.WriteString("projects:\n  - {name: shop, services: [{name: api, ports: [{port: 80, targets: [10.0.0.1:80]}]}]}\n")
 	c, err := Parse("tokens.yaml", []byte(b.String()))
 	if err != nil {

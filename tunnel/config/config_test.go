@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // Building blocks with known line numbers: tokens is lines 1-4, shop lines
@@ -252,26 +253,28 @@ func TestLoadExample(t *testing.T) {
 	}
 	checkInvariants(t, c)
 	want := &Config{
-		Path:             filepath.Join("testdata", "gateway.yaml"),
-		Listen:           "127.0.0.1:7443",
-		HostnameSuffixes: []string{"svc.cluster.local"},
-		TLS:              TLS{Cert: filepath.Join("testdata", "gateway.crt"), Key: filepath.Join("testdata", "gateway.key")},
-		Tokens:           []Token{{Name: "alice", SHA256: mustSum(t, testHash), Projects: []string{"shop"}}},
-		Catalog: catalog.Catalog{Projects: []catalog.Project{{
-			Name: "shop",
-			Services: []catalog.Resource{{
-				Kind: catalog.Service, Project: "shop", Name: "api",
-				Hostnames: []string{"api.shop.svc.cluster.local"},
-				Ports: []catalog.Port{{Name: "http", Port: 8080, Protocol: catalog.HTTP,
-					Targets: []string{"10.0.0.5:8080", "10.0.0.6:8080"}}},
-			}},
-			Addons: []catalog.Resource{{
-				Kind: catalog.Addon, Project: "shop", Name: "db",
-				Ports: []catalog.Port{{Name: "postgres", Port: 5432, Protocol: catalog.TCP,
-					Targets: []string{"10.0.0.9:5432"}}},
-			}},
-		}}},
-		Limits: DefaultLimits(),
+		Path:   filepath.Join("testdata", "gateway.yaml"),
+		Listen: "127.0.0.1:7443",
+		TLS:    TLS{Cert: filepath.Join("testdata", "gateway.crt"), Key: filepath.Join("testdata", "gateway.key")},
+		GatewayConfig: tunnel.GatewayConfig{
+			HostnameSuffixes: []string{"svc.cluster.local"},
+			Tokens:           []tunnel.Token{{Name: "alice", SHA256: mustSum(t, testHash), Projects: []string{"shop"}}},
+			Catalog: catalog.Catalog{Projects: []catalog.Project{{
+				Name: "shop",
+				Services: []catalog.Resource{{
+					Kind: catalog.Service, Project: "shop", Name: "api",
+					Hostnames: []string{"api.shop.svc.cluster.local"},
+					Ports: []catalog.Port{{Name: "http", Port: 8080, Protocol: catalog.HTTP,
+						Targets: []string{"10.0.0.5:8080", "10.0.0.6:8080"}}},
+				}},
+				Addons: []catalog.Resource{{
+					Kind: catalog.Addon, Project: "shop", Name: "db",
+					Ports: []catalog.Port{{Name: "postgres", Port: 5432, Protocol: catalog.TCP,
+						Targets: []string{"10.0.0.9:5432"}}},
+				}},
+			}}},
+			Limits: DefaultLimits(),
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -290,7 +293,7 @@ func TestLoadFull(t *testing.T) {
 	if want := (TLS{Cert: filepath.Join("testdata", "certs", "gateway.crt"), Key: "/etc/fwd/gateway.key"}); c.TLS != want {
 		t.Errorf("TLS %+v, want %+v", c.TLS, want)
 	}
-	want := Limits{MaxSessions: 64, MaxStreamsPerSession: 256, DialTimeout: 2 * time.Second,
+	want := tunnel.Limits{MaxSessions: 64, MaxStreamsPerSession: 256, DialTimeout: 2 * time.Second,
 		IdleTimeout: 30 * time.Minute, UDPFlowIdle: 90 * time.Second, ShutdownGrace: 500 * time.Millisecond,
 		MaxHandshakes: 100, MaxHandshakesPerSource: 4}
 	if c.Limits != want {

@@ -9,7 +9,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // maxNodes bounds the nodes the decoder visits, so that aliases that expand
@@ -300,7 +301,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 		}},
 		{"tokens", func(v *yaml.Node, path string) error {
 			return d.list(v, "tokens", path, "[{name: alice, sha256: <hex>, projects: [shop]}]", func(_ int, v *yaml.Node, path string) error {
-				var t Token
+				var t tunnel.Token
 				if err := d.token(v, path, &t); err != nil {
 					return err
 				}
@@ -340,7 +341,7 @@ func normalizeSuffix(s string) string {
 	return strings.ToLower(strings.TrimPrefix(s, "."))
 }
 
-func (d *decoder) token(n *yaml.Node, path string, t *Token) error {
+func (d *decoder) token(n *yaml.Node, path string, t *tunnel.Token) error {
 	return d.mapping(n, "a token", path, "{name: alice, sha256: <hex>, projects: [shop]}", []field{
 		{"name", func(v *yaml.Node, _ string) (err error) {
 			t.Name, err = d.str(v, "the token's name")
@@ -369,7 +370,7 @@ func parseSHA256(s string) ([32]byte, error) {
 	var sum [32]byte
 	h := strings.TrimPrefix(strings.TrimSpace(s), "sha256:")
 	switch {
-	case strings.HasPrefix(h, tokenPrefix):
+	case strings.HasPrefix(h, "fwd_"):
 		return sum, fmt.Errorf("sha256 holds a token, not its hash: store only printf %%s \"$TOKEN\" | sha256sum, and treat this token as leaked")
 	case len(h) != 64:
 		return sum, fmt.Errorf("sha256 must be 64 hex characters, not %d: use printf %%s \"$TOKEN\" | sha256sum", len(h))
@@ -469,7 +470,7 @@ func (d *decoder) port(n *yaml.Node, path string, p *catalog.Port) error {
 	})
 }
 
-func (d *decoder) limits(n *yaml.Node, path string, l *Limits) error {
+func (d *decoder) limits(n *yaml.Node, path string, l *tunnel.Limits) error {
 	count := func(key string, out *int) field {
 		return field{key, func(v *yaml.Node, _ string) error {
 			i, err := d.integer(v, key)

@@ -7,16 +7,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel"
 )
 
 // DefaultListen is the address a gateway listens on when the config has no
 // listen key: loopback, so that nothing is exposed unless asked for.
 const DefaultListen = "127.0.0.1:7443"
 
-// Config is a gateway's configuration.
+// Config is a gateway's configuration file: where it listens, its
+// certificate, and the tunnel.GatewayConfig it serves (embedded: c.Tokens,
+// c.Catalog, c.Limits...).
 type Config struct {
 	// Path is the file the config was loaded from, "" if it was parsed from
 	// bytes.
@@ -25,17 +26,7 @@ type Config struct {
 	Listen string
 	// TLS names the gateway's certificate; both empty means self-signed.
 	TLS TLS
-	// Tokens are the tokens the gateway accepts.
-	Tokens []Token
-	// Catalog is what the gateway forwards to. Every resource has its Kind
-	// and Project set.
-	Catalog catalog.Catalog
-	// HostnameSuffixes are the DNS suffixes the catalog's hostnames must end
-	// in, lower case and without a leading dot, so that a gateway cannot make
-	// its clients' hosts files claim names outside the domains it serves.
-	HostnameSuffixes []string
-	// Limits bound the gateway's resources.
-	Limits Limits
+	tunnel.GatewayConfig
 }
 
 // TLS names the gateway's certificate and key, PEM files. Load resolves
@@ -45,53 +36,9 @@ type TLS struct {
 	Key  string
 }
 
-// Token is one accepted token. Only its SHA-256 is known.
-type Token struct {
-	// Name identifies the token in logs.
-	Name string
-	// SHA256 is the SHA-256 of the token's text.
-	SHA256 [32]byte
-	// Projects are the projects the token may see and forward; "*" is all.
-	Projects []string
-}
-
-// Limits bound the gateway's resources.
-type Limits struct {
-	// MaxSessions is the number of client sessions served at once.
-	MaxSessions int
-	// MaxStreamsPerSession is the number of streams (forwarded connections
-	// and UDP flows) one session may have open at once.
-	MaxStreamsPerSession int
-	// DialTimeout bounds connecting to a target.
-	DialTimeout time.Duration
-	// IdleTimeout closes a stream with no traffic for that long; 0 never does.
-	IdleTimeout time.Duration
-	// UDPFlowIdle forgets a UDP flow with no traffic for that long.
-	UDPFlowIdle time.Duration
-	// ShutdownGrace is how long a stopping gateway waits for open streams.
-	ShutdownGrace time.Duration
-	// MaxHandshakes is the number of connections that may be in the TLS
-	// handshake or login at once, so that clients that connect and then
-	// stall cannot hold the gateway's memory and slots.
-	MaxHandshakes int
-	// MaxHandshakesPerSource is MaxHandshakes for one client IP address, so
-	// that one source cannot take all of them.
-	MaxHandshakesPerSource int
-}
-
-// DefaultLimits returns the limits used for keys the config leaves out.
-func DefaultLimits() Limits {
-	return Limits{
-		MaxSessions:            1024,
-		MaxStreamsPerSession:   4096,
-		DialTimeout:            5 * time.Second,
-		IdleTimeout:            0,
-		UDPFlowIdle:            60 * time.Second,
-		ShutdownGrace:          10 * time.Second,
-		MaxHandshakes:          512,
-		MaxHandshakesPerSource: 32,
-	}
-}
+// DefaultLimits returns the limits used for keys the config leaves out:
+// tunnel.DefaultLimits.
+func DefaultLimits() tunnel.Limits { return tunnel.DefaultLimits() }
 
 // Error is a problem with a config. It prints on one line, starting with
 // "file:line:column:" when the position is known, so that editors can jump to
@@ -192,7 +139,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	d := &decoder{file: name, pos: map[string]position{}, budget: maxNodes}
-	c := &Config{Listen: DefaultListen, Limits: DefaultLimits()}
+	c := &Config{Listen: DefaultListen, GatewayConfig: tunnel.GatewayConfig{Limits: DefaultLimits()}}
 	if err := d.config(root, c); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package testservers
+package fwdtest
 
 import (
 	"crypto/sha256"

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/fwd-dev/fwd/internal/catalog"
+	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // checker collects the problems of a decoded Config. pos, when not nil,
@@ -122,7 +123,7 @@ func (k *checker) tls(t TLS) {
 
 var emptySHA256 = sha256.Sum256(nil)
 
-func (k *checker) tokens(tokens []Token, cat *catalog.Catalog) {
+func (k *checker) tokens(tokens []tunnel.Token, cat *catalog.Catalog) {
 	if len(tokens) == 0 {
 		k.errorf("tokens", nil, "no tokens, so nobody can connect: add one under tokens: with name, sha256 and projects")
 		return
@@ -406,7 +407,7 @@ func (k *checker) ports(path string, r catalog.Resource) {
 	}
 }
 
-func (k *checker) limits(l Limits) {
+func (k *checker) limits(l tunnel.Limits) {
 	if l.MaxSessions < 1 {
 		k.errorf("limits.max_sessions", nil, "max_sessions is %d: use 1 or more", l.MaxSessions)
 	}
@@ -428,7 +429,7 @@ func (k *checker) limits(l Limits) {
 	k.handshakes(l)
 }
 
-func (k *checker) handshakes(l Limits) {
+func (k *checker) handshakes(l tunnel.Limits) {
 	if l.MaxHandshakes < 1 {
 		k.errorf("limits.max_handshakes", nil, "max_handshakes is %d: use 1 or more", l.MaxHandshakes)
 	}

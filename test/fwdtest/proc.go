@@ -1,19 +1,4 @@
-// Package testservers starts real servers from Debian packages (PostgreSQL,
-// Redis, nginx, dnsmasq, OpenSSH) and small Go servers on 127.0.0.1, each in
-// a directory the caller gives, for integration tests and benchmarks that run
-// real traffic through fwd.
-//
-// Every server listens on loopback only. The Go servers listen on a port the
-// OS picks. The packaged servers must be told a port number: a free one is
-// picked at random and, if the server then fails to bind it (another process
-// took it meanwhile), another is tried. Each Start function returns once the
-// server answers, and the returned value's Close stops the process and waits
-// for it.
-//
-// Nothing here depends on package testing: callers pass a directory and a
-// context, and get errors back. A missing binary is reported as an error
-// wrapping ErrNotInstalled; .ci/install-deps.sh installs them all.
-package testservers
+package fwdtest
 
 import (
 	"bytes"
