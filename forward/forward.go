@@ -387,7 +387,7 @@ func (c *Client) stopLocked(id catalog.ID) {
 			break
 		}
 	}
-	c.alloc.Release(id)
+	c.alloc.Release(addressID(id))
 }
 
 func (c *Client) writeHostnamesLocked() error {

@@ -41,7 +41,8 @@ func readFile(t *testing.T, path string) string {
 func TestTakenPortMovesAddressNotPort(t *testing.T) {
 	const port = 25434
 	id := catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "db"}
-	stable, next := loopback.Candidate(id, 0), loopback.Candidate(id, 1)
+	key := loopback.ID{Project: id.Project, Kind: string(id.Kind), Name: id.Name}
+	stable, next := loopback.Candidate(key, 0), loopback.Candidate(key, 1)
 	other, err := net.Listen("tcp", netip.AddrPortFrom(stable, port).String())
 	if err != nil {
 		t.Fatalf("taking the db's stable address: %v", err)

@@ -13,11 +13,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/internal/relay"
 	"github.com/fwd-dev/fwd/internal/retry"
 	"github.com/fwd-dev/fwd/internal/sockets"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // resourceForward is one service or addon being forwarded: its address and
@@ -91,6 +92,11 @@ func (f *resourceForward) label(p catalog.Port) string {
 	return f.res.ID().String() + " " + name
 }
 
+// addressID is what a resource's addresses are derived from.
+func addressID(id catalog.ID) loopback.ID {
+	return loopback.ID{Project: id.Project, Kind: string(id.Kind), Name: id.Name}
+}
+
 // maxAddressTries is how many of a resource's own addresses are tried, in
 // the same order on every run, before any of its ports leaves its number.
 const maxAddressTries = 8
@@ -102,7 +108,7 @@ const maxAddressTries = 8
 // Only when no address fits does a port move to a free number; moved then
 // says so, and the resource gets no hostnames.
 func (c *Client) placeResource(res catalog.Resource) (socks []socket, addr netip.Addr, moved string) {
-	id := res.ID()
+	id := addressID(res.ID())
 	candidates := c.alloc.Candidates(id, maxAddressTries)
 	for i, a := range candidates {
 		socks := bindExact(a, res.Ports)
@@ -110,7 +116,7 @@ func (c *Client) placeResource(res catalog.Resource) (socks []socket, addr netip
 			c.alloc.Reserve(id, a)
 			if i > 0 {
 				c.log.Info("a port is taken on its own address: using its alternative address, the same on every run while that stays taken",
-					"forward", id.String(), "address", a.String(), "instead_of", candidates[0].String())
+					"forward", res.ID().String(), "address", a.String(), "instead_of", candidates[0].String())
 			}
 			return c.settle(a, res.Ports, socks, i+1)
 		}
@@ -365,7 +371,7 @@ func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Tar
 		relay.Abort(conn)
 		return
 	}
-	err = relay.Pipe(conn, st, 0)
+	err = st.Relay(conn, 0)
 	var se *tunnel.StreamError
 	if errors.As(err, &se) {
 		// The gateway's message already names the service and port.

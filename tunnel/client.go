@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
@@ -64,6 +63,8 @@ type ClientConfig struct {
 	// OnPhase, if set, is called as Dial enters each phase, on Dial's
 	// goroutine, so that a user waiting can be told what is being waited for.
 	OnPhase func(Phase)
+	// Logger receives the session's debug logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Phase is a step of Dial.
@@ -126,9 +127,12 @@ func dialFailed(ctx context.Context, phase Phase, addr string, timeout time.Dura
 // Session is one client connection to a gateway. Its methods are safe for
 // concurrent use.
 type Session struct {
-	mux      *mux.Session
-	catalog  catalog.Catalog
-	suffixes []string
+	mux       *mux.Session
+	catalog   catalog.Catalog
+	suffixes  []string
+	log       *slog.Logger
+	cause     error // why the control stream ended the session, if it did
+	causeOnce sync.Once
 }
 
 // Dial connects to the gateway at addr ("host:port"), verifies it, logs in and
@@ -157,6 +161,9 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 	if dial == nil {
 		dial = (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext
 	}
+	if cfg.Logger == nil {
+		cfg = &ClientConfig{Token: cfg.Token, Trust: cfg.Trust, DialTimeout: cfg.DialTimeout, Dialer: cfg.Dialer, OnPhase: cfg.OnPhase, Logger: discardLogger}
+	}
 	phase := func(p Phase) {
 		if cfg.OnPhase != nil {
 			cfg.OnPhase(p)
@@ -182,7 +189,7 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 		return nil, &DialError{Phase: PhaseTLS, Addr: addr, Err: fmt.Errorf("not a fwd gateway (TLS application protocol %q, want %q)", p, alpn)}
 	}
 	phase(PhaseLogin)
-	s, err := login(ctx, conn, cfg.Token)
+	s, err := login(ctx, conn, cfg.Token, cfg.Logger)
 	if err != nil {
 		conn.Close()
 		var le *LoginError
@@ -194,7 +201,7 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 	return s, nil
 }
 
-func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
+func login(ctx context.Context, conn net.Conn, token string, log *slog.Logger) (*Session, error) {
 	ms := mux.Client(conn, muxConfig(0))
 	// The gateway never opens streams in version 1: refuse any it does.
 	ms.SetHandler(func(st *mux.Stream) { st.Reset() })
@@ -212,7 +219,8 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 		ms.Close()
 		return nil, fmt.Errorf("send login: %w", err)
 	}
-	reply, err := readControl(bufio.NewReader(control))
+	br := bufio.NewReader(control)
+	reply, err := readControl(br)
 	if err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("read login reply: %w", err)
@@ -220,10 +228,11 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes}
+		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: log}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
+		go s.readControl(br)
 		return s, nil
 	case msgError:
 		ms.Close()
@@ -235,6 +244,38 @@ func login(ctx context.Context, conn net.Conn, token string) (*Session, error) {
 
 func loginError(m *controlMsg) error {
 	return &LoginError{Code: m.Code, Message: m.Message, RetryAfter: time.Duration(max(m.RetryAfter, 0)) * time.Second}
+}
+
+// readControl reads the control stream for as long as the session lives:
+// the stream stays open for the whole session, and when the gateway ends
+// or resets it, or sends an error, the session ends. Messages of types
+// this version does not know are skipped, so that a newer gateway can add
+// some.
+func (s *Session) readControl(br *bufio.Reader) {
+	for {
+		m, err := readControl(br)
+		if err != nil {
+			if !s.mux.IsClosed() {
+				// The gateway ended the control stream, not the session
+				// breaking (whose own error then tells why).
+				s.end(fmt.Errorf("the gateway ended the control stream: %w", err))
+			}
+			return
+		}
+		switch m.Type {
+		case msgError:
+			s.end(loginError(m))
+			return
+		default:
+			s.log.Debug("skipping a control message of a type this version does not know", "type", m.Type)
+		}
+	}
+}
+
+// end closes the session, keeping cause as what Err reports.
+func (s *Session) end(cause error) {
+	s.causeOnce.Do(func() { s.cause = cause })
+	s.mux.Close()
 }
 
 // Catalog returns what the gateway offered this session's token.
@@ -255,12 +296,18 @@ func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }
 func (s *Session) GoingAway() <-chan struct{} { return s.mux.GoingAway() }
 
 // Err returns why the session ended (closed here, closed by the gateway,
-// keepalive timeout, a read or write failure), or nil while it runs.
+// an error message from the gateway, keepalive timeout, a read or write
+// failure), or nil while it runs.
 func (s *Session) Err() error {
-	if err := s.mux.Err(); err != nil {
-		return fmt.Errorf("tunnel: session ended: %w", err)
+	err := s.mux.Err()
+	if err == nil {
+		return nil
 	}
-	return nil
+	s.causeOnce.Do(func() {}) // end sets the cause before it closes: final now
+	if s.cause != nil {
+		err = s.cause
+	}
+	return fmt.Errorf("tunnel: session ended: %w", err)
 }
 
 // Close ends the session and every stream on it.
@@ -272,233 +319,3 @@ func (s *Session) NumStreams() int { return s.mux.NumStreams() }
 // RTT is the smoothed round trip to the gateway, measured by keepalive
 // pings; zero until the first answer.
 func (s *Session) RTT() time.Duration { return s.mux.RTT() }
-
-// Open starts a stream to t and returns at once, without waiting for the
-// gateway: the caller may write right away. The stream header is held back
-// until the stream's first Write, so that it rides in one frame with the
-// first payload (relay.Pipe first looks, without waiting, whether the local
-// connection has bytes ready); Flush, Read, Status, Push, CloseWrite and
-// Close send it at once. The gateway's verdict arrives with the first Read,
-// which returns a *StreamError if the gateway refused or could not dial.
-func (s *Session) Open(t Target) (*Stream, error) {
-	var buf [8 + 2*MaxName]byte
-	hdr, err := AppendHeader(buf[:0], t)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := s.mux.OpenStream()
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: open stream for %s: %w", t, err)
-	}
-	return &Stream{Stream: ms, header: append([]byte(nil), hdr...)}, nil
-}
-
-// Stream is a client data stream. Reads begin with the gateway's status.
-type Stream struct {
-	*mux.Stream
-	// statusOnce decides who takes the status off the stream: Status (and
-	// Read) reading it, or Push stripping it off the data. Whichever runs
-	// it first wins; the other then sees its outcome.
-	statusOnce sync.Once
-	statusErr  error
-
-	hmu    sync.Mutex
-	header []byte      // stream header not sent yet, under hmu
-	opened atomic.Bool // header sent
-}
-
-// Flush sends the stream header if no write has carried it yet.
-func (s *Stream) Flush() error {
-	if s.opened.Load() {
-		return nil
-	}
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if s.header == nil {
-		return nil
-	}
-	_, err := s.Stream.Write(s.header)
-	s.header = nil
-	s.opened.Store(true)
-	return err
-}
-
-// withHeader sends the header, if still unsent, in one frame with p; it
-// reports whether it did and how much of p it sent.
-func (s *Stream) withHeader(p []byte) (bool, int, error) {
-	if s.opened.Load() {
-		return false, 0, nil
-	}
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if s.header == nil {
-		return false, 0, nil
-	}
-	h := s.header
-	s.header = nil
-	s.opened.Store(true)
-	n := mux.HeaderSize + len(h) + len(p)
-	if n > mux.MaxBuffer {
-		if _, err := s.Stream.Write(h); err != nil {
-			return true, 0, err
-		}
-		k, err := s.Stream.Write(p)
-		return true, k, err
-	}
-	bp := mux.GetBuffer(n)
-	b := (*bp)[:n]
-	copy(b[mux.HeaderSize:], h)
-	copy(b[mux.HeaderSize+len(h):], p)
-	k, err := s.Stream.WriteHeadroom(b)
-	mux.PutBuffer(bp)
-	return true, max(k-len(h), 0), err
-}
-
-// Write sends p; the first write carries the stream header.
-func (s *Stream) Write(p []byte) (int, error) {
-	if done, n, err := s.withHeader(p); done {
-		return n, err
-	}
-	return s.Stream.Write(p)
-}
-
-// WriteHeadroom is mux.Stream.WriteHeadroom; the first write carries the
-// stream header.
-func (s *Stream) WriteHeadroom(b []byte) (int, error) {
-	if done, n, err := s.withHeader(b[mux.HeaderSize:]); done {
-		return n, err
-	}
-	return s.Stream.WriteHeadroom(b)
-}
-
-// Read returns the gateway's refusal as a *StreamError, else payload.
-func (s *Stream) Read(p []byte) (int, error) {
-	if err := s.Status(); err != nil {
-		return 0, err
-	}
-	return s.Stream.Read(p)
-}
-
-// Status waits for the gateway's answer to the stream header. When the
-// header went out with payload, the gateway may hold an OK back until the
-// target's first bytes (or its end), so Status then waits for those.
-func (s *Stream) Status() error {
-	s.statusOnce.Do(func() {
-		if err := s.Flush(); err != nil {
-			s.statusErr = err
-		} else {
-			s.statusErr = readStatus(s.Stream)
-		}
-	})
-	return s.statusErr
-}
-
-// Close sends the stream header if unsent, then closes the stream.
-func (s *Stream) Close() error {
-	s.Flush()
-	return s.Stream.Close()
-}
-
-// CloseWrite half-closes the stream: the gateway's target sees EOF while
-// its replies still flow back.
-func (s *Stream) CloseWrite() error {
-	if err := s.Flush(); err != nil {
-		return err
-	}
-	return s.Stream.CloseWrite()
-}
-
-// Push is mux.Stream.Push for a client stream: the gateway's status is
-// taken off the front of the data, and a refusal ends the stream with its
-// *StreamError (passed to done). Without Status or Read called first, the
-// caller need not wait for the status before writing.
-func (s *Stream) Push(sink mux.Sink, done func(error)) {
-	if err := s.Flush(); err != nil {
-		s.Stream.Push(sink, done) // reports the stream's error
-		return
-	}
-	strip := false
-	s.statusOnce.Do(func() { strip = true }) // Status must not read the stream now
-	if !strip {
-		// Status ran first (perhaps concurrently, Do waited for it): the
-		// status is off the stream already.
-		if s.statusErr != nil {
-			done(s.statusErr)
-			return
-		}
-		s.Stream.Push(sink, done)
-		return
-	}
-	s.Stream.Push(&statusSink{Sink: sink}, done)
-}
-
-// statusSink strips the status reply off the front of a stream's data
-// before passing the rest to the sink beneath.
-type statusSink struct {
-	mux.Sink
-	hdr  [3]byte
-	got  int    // header bytes seen
-	msg  []byte // message of a refusal, as it arrives
-	need int    // message length, once known
-	ok   bool
-}
-
-// take consumes status bytes from b, returning how many and, once a
-// refusal is complete, the *StreamError.
-func (ss *statusSink) take(b []byte) (int, error) {
-	k := 0
-	for k < len(b) && !ss.ok {
-		switch {
-		case ss.got == 0:
-			ss.hdr[0] = b[k]
-			ss.got, k = 1, k+1
-			if Status(ss.hdr[0]) == StatusOK {
-				ss.ok = true
-			}
-		case ss.got < 3:
-			ss.hdr[ss.got] = b[k]
-			ss.got, k = ss.got+1, k+1
-			if ss.got == 3 {
-				ss.need = int(binary.BigEndian.Uint16(ss.hdr[1:3]))
-				if ss.need > maxStatusText {
-					return k, fmt.Errorf("%w: status message of %d bytes", ErrBadHeader, ss.need)
-				}
-				if ss.need == 0 {
-					return k, &StreamError{Status: Status(ss.hdr[0])}
-				}
-			}
-		default:
-			m := min(ss.need-len(ss.msg), len(b)-k)
-			ss.msg = append(ss.msg, b[k:k+m]...)
-			k += m
-			if len(ss.msg) == ss.need {
-				return k, &StreamError{Status: Status(ss.hdr[0]), Message: string(ss.msg)}
-			}
-		}
-	}
-	return k, nil
-}
-
-func (ss *statusSink) TryWrite(b []byte) (int, error) {
-	if ss.ok {
-		return ss.Sink.TryWrite(b)
-	}
-	k, err := ss.take(b)
-	if err != nil || len(b) == k {
-		return k, err
-	}
-	n, err := ss.Sink.TryWrite(b[k:])
-	return k + n, err
-}
-
-func (ss *statusSink) Write(b []byte) (int, error) {
-	if ss.ok {
-		return ss.Sink.Write(b)
-	}
-	k, err := ss.take(b)
-	if err != nil || len(b) == k {
-		return k, err
-	}
-	n, err := ss.Sink.Write(b[k:])
-	return k + n, err
-}

@@ -70,11 +70,18 @@
 //	gateway -> client  {"type":"error","code":"unauthorized","message":"..."}
 //
 // The catalog in a welcome holds only the projects the token may see, without
-// private targets. The gateway closes the session after an error message. The
-// control stream stays open for the whole session: when either end closes
-// or resets it, the session ends.
-// Later versions push catalog changes on the same stream; clients ignore
-// message types they do not know.
+// private targets, and hostname_suffixes lists the DNS suffixes under which
+// a client may write the catalog's hostnames to its hosts file. An error
+// has a code: "unauthorized" (the token), "version", "limit" (sessions) or
+// "too_many_failures", which carries "retry_after", the seconds the source
+// must wait; while it waits, its tokens are not checked.
+//
+// The gateway closes the session after an error message. The control
+// stream stays open for the whole session, and both ends keep reading it:
+// when either end closes or resets it, the session ends, and an error
+// message after the welcome (a token removed, say) ends it with that
+// error. Later versions push catalog changes on the same stream; a client
+// skips message types it does not know.
 //
 // # Data streams
 //

@@ -545,7 +545,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	case relay.Conn:
 		var c relay.Conn = st
 		if deferOK {
-			c = &okStream{Stream: st}
+			c = newPrefixed(st, []byte{byte(StatusOK)})
 		}
 		idle := g.Config.Limits.IdleTimeout
 		go func() {
@@ -636,67 +636,4 @@ func remoteIP(c net.Conn) string {
 		return c.RemoteAddr().String()
 	}
 	return host
-}
-
-// okStream is a data stream whose OK status is still to be sent: it goes in
-// front of the first bytes written, or alone before the FIN.
-type okStream struct {
-	*mux.Stream
-	mu   sync.Mutex
-	sent atomic.Bool
-}
-
-// withStatus sends the status, if unsent, in one frame with p. It reports
-// whether it did and how much of p it sent.
-func (o *okStream) withStatus(p []byte) (bool, int, error) {
-	if o.sent.Load() {
-		return false, 0, nil
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.sent.Load() {
-		return false, 0, nil
-	}
-	o.sent.Store(true)
-	n := mux.HeaderSize + 1 + len(p)
-	if n > mux.MaxBuffer {
-		if _, err := o.Stream.Write([]byte{byte(StatusOK)}); err != nil {
-			return true, 0, err
-		}
-		k, err := o.Stream.Write(p)
-		return true, k, err
-	}
-	bp := mux.GetBuffer(n)
-	b := (*bp)[:n]
-	b[mux.HeaderSize] = byte(StatusOK)
-	copy(b[mux.HeaderSize+1:], p)
-	k, err := o.Stream.WriteHeadroom(b)
-	mux.PutBuffer(bp)
-	return true, max(k-1, 0), err
-}
-
-func (o *okStream) Write(p []byte) (int, error) {
-	if done, n, err := o.withStatus(p); done {
-		return n, err
-	}
-	return o.Stream.Write(p)
-}
-
-func (o *okStream) WriteHeadroom(b []byte) (int, error) {
-	if done, n, err := o.withStatus(b[mux.HeaderSize:]); done {
-		return n, err
-	}
-	return o.Stream.WriteHeadroom(b)
-}
-
-func (o *okStream) CloseWrite() error {
-	if _, _, err := o.withStatus(nil); err != nil {
-		return err
-	}
-	return o.Stream.CloseWrite()
-}
-
-func (o *okStream) Close() error {
-	o.withStatus(nil)
-	return o.Stream.Close()
 }

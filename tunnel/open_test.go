@@ -126,7 +126,7 @@ func newForwarder(t testing.TB, target string) *forwarder {
 					f.errs <- err
 					return
 				}
-				f.errs <- relay.Pipe(c.(*net.TCPConn), st, 0)
+				f.errs <- st.Relay(c, 0)
 			}()
 		}
 	}()

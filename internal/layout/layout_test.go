@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -55,38 +56,63 @@ func listPackages(t *testing.T) []pkg {
 
 func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
 
-// TestImportArrowsPointDown checks DESIGN.md's rules on every dependency,
-// direct or not.
+// forbidden maps a package prefix to the module packages it may not
+// depend on, directly or not: the import arrows of docs/ARCHITECTURE.md.
+var forbidden = map[string][]string{
+	"tunnel":       {"forward", "cmd/", "hosts", "test/"},
+	"hosts":        {"forward", "cmd/", "tunnel", "test/"},
+	"forward":      {"cmd/", "test/"},
+	"internal":     {"tunnel", "forward", "cmd/", "test/"},
+	"cmd/fwd":      {"test/"},
+	"test/fwdtest": {"cmd/"},
+}
+
+// TestImportArrowsPointDown checks docs/ARCHITECTURE.md's import arrows on
+// every dependency, direct or not.
 func TestImportArrowsPointDown(t *testing.T) {
-	forbidden := map[string][]string{
-		"tunnel":  {"forward", "cmd/", "hosts"},
-		"hosts":   {"forward", "cmd/", "tunnel"},
-		"forward": {"cmd/"},
-	}
 	for _, p := range listPackages(t) {
 		me := rel(p.ImportPath)
+		if me == "internal/layout" {
+			continue
+		}
 		for prefix, bad := range forbidden {
 			if me != prefix && !strings.HasPrefix(me, prefix+"/") {
 				continue
 			}
 			for _, dep := range p.Deps {
-				d := rel(dep)
-				if !strings.HasPrefix(dep, module) {
+				if !strings.HasPrefix(dep, module+"/") {
 					continue
 				}
-				for _, b := range bad {
-					if d == strings.TrimSuffix(b, "/") || strings.HasPrefix(d, b) || strings.HasPrefix(d, b+"/") {
-						t.Errorf("%s depends on %s: arrows must point down (DESIGN.md)", me, d)
-					}
+				if d := rel(dep); matchesAny(d, bad) {
+					t.Errorf("%s depends on %s: arrows must point down (docs/ARCHITECTURE.md)", me, d)
 				}
 			}
 		}
-		if strings.HasPrefix(me, "internal/") && !strings.HasPrefix(me, "internal/layout") {
-			for _, dep := range p.Deps {
-				if d := rel(dep); d == "forward" || strings.HasPrefix(d, "cmd/") {
-					t.Errorf("%s depends on %s: internal packages sit below forward and cmd", me, d)
-				}
-			}
+	}
+}
+
+// matchesAny reports whether package path d is one of prefixes or below
+// one ("cmd/" matches everything under cmd).
+func matchesAny(d string, prefixes []string) bool {
+	for _, b := range prefixes {
+		b = strings.TrimSuffix(b, "/")
+		if d == b || strings.HasPrefix(d, b+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestArchitectureListsEveryPackage keeps docs/ARCHITECTURE.md true: every
+// package of the module is named in its layout.
+func TestArchitectureListsEveryPackage(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/ARCHITECTURE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range listPackages(t) {
+		if me := rel(p.ImportPath); !strings.Contains(string(doc), "`"+me+"`") {
+			t.Errorf("docs/ARCHITECTURE.md does not name package %s: add it to the layout", me)
 		}
 	}
 }

@@ -8,29 +8,36 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"sync"
-
-	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
+
+// ID names what gets an address: a project's service or addon. Its fields
+// are what the address is derived from, so they must not change meaning:
+// an address is meant to stay the same across runs and fwd versions.
+type ID struct {
+	Project string
+	Kind    string // "service" or "addon"
+	Name    string
+}
 
 // Allocator hands out addresses. The address of an ID depends only on the ID
 // and on which IDs already hold addresses, so the same forwards requested in
 // the same order always get the same addresses. Safe for concurrent use.
 type Allocator struct {
 	mu    sync.Mutex
-	byID  map[catalog.ID]netip.Addr
-	taken map[netip.Addr]catalog.ID
+	byID  map[ID]netip.Addr
+	taken map[netip.Addr]ID
 }
 
 // Addr returns id's address, allocating it on first use.
-func (a *Allocator) Addr(id catalog.ID) netip.Addr {
+func (a *Allocator) Addr(id ID) netip.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if addr, ok := a.byID[id]; ok {
 		return addr
 	}
 	if a.byID == nil {
-		a.byID = map[catalog.ID]netip.Addr{}
-		a.taken = map[netip.Addr]catalog.ID{}
+		a.byID = map[ID]netip.Addr{}
+		a.taken = map[netip.Addr]ID{}
 	}
 	// A collision in 2^24-odd addresses is rare; when it happens the later
 	// ID moves to its next candidate, deterministically.
@@ -47,7 +54,7 @@ func (a *Allocator) Addr(id catalog.ID) netip.Addr {
 // Candidates returns the first n addresses id may use, in the same order
 // every time: id's own candidates (see Candidate) that no other ID holds.
 // The caller tries them in order and Reserves the one it binds.
-func (a *Allocator) Candidates(id catalog.ID, n int) []netip.Addr {
+func (a *Allocator) Candidates(id ID, n int) []netip.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]netip.Addr, 0, n)
@@ -61,12 +68,12 @@ func (a *Allocator) Candidates(id catalog.ID, n int) []netip.Addr {
 }
 
 // Reserve gives addr to id, releasing any address id held before.
-func (a *Allocator) Reserve(id catalog.ID, addr netip.Addr) {
+func (a *Allocator) Reserve(id ID, addr netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.byID == nil {
-		a.byID = map[catalog.ID]netip.Addr{}
-		a.taken = map[netip.Addr]catalog.ID{}
+		a.byID = map[ID]netip.Addr{}
+		a.taken = map[netip.Addr]ID{}
 	}
 	if old, ok := a.byID[id]; ok {
 		delete(a.taken, old)
@@ -77,7 +84,7 @@ func (a *Allocator) Reserve(id catalog.ID, addr netip.Addr) {
 
 // Release frees id's address for other IDs. The same ID will get the same
 // address again if it is still free.
-func (a *Allocator) Release(id catalog.ID) {
+func (a *Allocator) Release(id ID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if addr, ok := a.byID[id]; ok {
@@ -90,7 +97,7 @@ func (a *Allocator) Release(id catalog.ID) {
 // 1..254 and z in 1..254. 127.0.0.0/16 (where 127.0.0.1 and the addresses
 // other tools use live), 127.255.0.0/16 and the .0 and .255 host numbers are
 // never used.
-func Candidate(id catalog.ID, attempt uint32) netip.Addr {
+func Candidate(id ID, attempt uint32) netip.Addr {
 	h := fnv.New64a()
 	h.Write([]byte(id.Project))
 	h.Write([]byte{0})

@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
-
-	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 func TestAddrStableAcrossAllocators(t *testing.T) {
-	id := catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}
+	id := ID{Project: "shop", Kind: "service", Name: "api"}
 	var a, b Allocator
-	b.Addr(catalog.ID{Project: "other", Kind: catalog.Addon, Name: "db"})
+	b.Addr(ID{Project: "other", Kind: "addon", Name: "db"})
 	if got, want := b.Addr(id), a.Addr(id); got != want {
 		t.Fatalf("same id got %v and %v", got, want)
 	}
@@ -19,8 +17,8 @@ func TestAddrStableAcrossAllocators(t *testing.T) {
 
 func TestAddrDiffersByKind(t *testing.T) {
 	var a Allocator
-	s := a.Addr(catalog.ID{Project: "shop", Kind: catalog.Service, Name: "db"})
-	d := a.Addr(catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "db"})
+	s := a.Addr(ID{Project: "shop", Kind: "service", Name: "db"})
+	d := a.Addr(ID{Project: "shop", Kind: "addon", Name: "db"})
 	if s == d {
 		t.Fatalf("service and addon db share %v", s)
 	}
@@ -30,7 +28,7 @@ func TestAddrRangeAndUniqueness(t *testing.T) {
 	var a Allocator
 	seen := map[string]bool{}
 	for i := range 20000 {
-		addr := a.Addr(catalog.ID{Project: fmt.Sprintf("p%d", i%50), Kind: catalog.Service, Name: fmt.Sprintf("s%d", i)})
+		addr := a.Addr(ID{Project: fmt.Sprintf("p%d", i%50), Kind: "service", Name: fmt.Sprintf("s%d", i)})
 		b := addr.As4()
 		if b[0] != 127 || b[1] == 0 || b[1] == 255 || b[3] == 0 || b[3] == 255 {
 			t.Fatalf("address %v outside the allowed range", addr)
@@ -44,12 +42,12 @@ func TestAddrRangeAndUniqueness(t *testing.T) {
 
 func TestCollisionResolvedDeterministically(t *testing.T) {
 	// Force a collision: pre-take the first candidate of id.
-	id := catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}
+	id := ID{Project: "shop", Kind: "service", Name: "api"}
 	first := Candidate(id, 0)
 	run := func() string {
 		var a Allocator
-		a.byID = map[catalog.ID]netip.Addr{}
-		a.taken = map[netip.Addr]catalog.ID{first: {Name: "squatter"}}
+		a.byID = map[ID]netip.Addr{}
+		a.taken = map[netip.Addr]ID{first: {Name: "squatter"}}
 		return a.Addr(id).String()
 	}
 	got1, got2 := run(), run()
@@ -63,7 +61,7 @@ func TestCollisionResolvedDeterministically(t *testing.T) {
 
 func TestReleaseThenSameAddress(t *testing.T) {
 	var a Allocator
-	id := catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "db"}
+	id := ID{Project: "shop", Kind: "addon", Name: "db"}
 	before := a.Addr(id)
 	a.Release(id)
 	if after := a.Addr(id); after != before {
@@ -72,7 +70,7 @@ func TestReleaseThenSameAddress(t *testing.T) {
 }
 
 func TestCandidatesSkipOthersAndRepeat(t *testing.T) {
-	id := catalog.ID{Project: "shop", Kind: catalog.Addon, Name: "db"}
+	id := ID{Project: "shop", Kind: "addon", Name: "db"}
 	var a Allocator
 	first := a.Candidates(id, 4)
 	if len(first) != 4 || first[0] != Candidate(id, 0) {
@@ -81,7 +79,7 @@ func TestCandidatesSkipOthersAndRepeat(t *testing.T) {
 	if again := a.Candidates(id, 4); fmt.Sprint(again) != fmt.Sprint(first) {
 		t.Fatalf("candidates changed between calls: %v then %v", first, again)
 	}
-	other := catalog.ID{Project: "x", Kind: catalog.Service, Name: "y"}
+	other := ID{Project: "x", Kind: "service", Name: "y"}
 	a.Reserve(other, first[0])
 	skipped := a.Candidates(id, 4)
 	if skipped[0] != first[1] || skipped[2] != first[3] {
@@ -90,5 +88,19 @@ func TestCandidatesSkipOthersAndRepeat(t *testing.T) {
 	a.Reserve(id, first[2])
 	if got := a.Addr(id); got != first[2] {
 		t.Fatalf("Addr after Reserve = %v, want %v", got, first[2])
+	}
+}
+
+// TestAddressesStayAcrossVersions pins addresses that users have in their
+// configs and bookmarks (the README shows these two): the derivation must
+// never change.
+func TestAddressesStayAcrossVersions(t *testing.T) {
+	for id, want := range map[ID]string{
+		{Project: "shop", Kind: "service", Name: "api"}: "127.49.73.58",
+		{Project: "shop", Kind: "addon", Name: "db"}:    "127.234.146.239",
+	} {
+		if got := Candidate(id, 0).String(); got != want {
+			t.Errorf("%v: %s, want %s", id, got, want)
+		}
 	}
 }
