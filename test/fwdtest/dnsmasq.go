@@ -51,7 +51,7 @@ func StartDnsmasq(ctx context.Context, dir string, opts DNSOptions) (*Dnsmasq, e
 	}
 	base := filepath.Join(dir, "dnsmasq")
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, fmt.Errorf("testservers: dnsmasq: %w", err)
+		return nil, fmt.Errorf("fwdtest: dnsmasq: %w", err)
 	}
 	// A record only this dnsmasq has tells it from anything else on the port.
 	var tok [6]byte
@@ -110,7 +110,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // ErrNXDomain is returned by LookupA for a name the server does not know.
-var ErrNXDomain = errors.New("testservers: no such domain")
+var ErrNXDomain = errors.New("fwdtest: no such domain")
 
 // LookupA sends one DNS query for name's A records on conn (a connected UDP
 // socket) and waits up to timeout for the matching answer. Answers with
@@ -145,7 +145,7 @@ func LookupA(conn net.Conn, name string, timeout time.Duration) ([]netip.Addr, e
 			return addrs, nil
 		}
 	}
-	return nil, fmt.Errorf("testservers: no answer with id %d to query for %s", id, name)
+	return nil, fmt.Errorf("fwdtest: no answer with id %d to query for %s", id, name)
 }
 
 // DNSQueryA builds a DNS query (recursion desired) for name's A records.
@@ -155,7 +155,7 @@ func DNSQueryA(id uint16, name string) ([]byte, error) {
 	b = append(b, 0, 1, 0, 0, 0, 0, 0, 0)
 	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
 		if len(label) == 0 || len(label) > 63 {
-			return nil, fmt.Errorf("testservers: bad DNS name %q", name)
+			return nil, fmt.Errorf("fwdtest: bad DNS name %q", name)
 		}
 		b = append(b, byte(len(label)))
 		b = append(b, label...)
@@ -170,12 +170,12 @@ func DNSQueryA(id uint16, name string) ([]byte, error) {
 // to another question is an error), and a name error is ErrNXDomain.
 func ParseDNSAnswerA(msg []byte, name string) (uint16, []netip.Addr, error) {
 	if len(msg) < 12 {
-		return 0, nil, fmt.Errorf("testservers: DNS response of %d bytes", len(msg))
+		return 0, nil, fmt.Errorf("fwdtest: DNS response of %d bytes", len(msg))
 	}
 	id := binary.BigEndian.Uint16(msg[0:])
 	flags := binary.BigEndian.Uint16(msg[2:])
 	if flags&0x8000 == 0 {
-		return id, nil, errors.New("testservers: DNS message is not a response")
+		return id, nil, errors.New("fwdtest: DNS message is not a response")
 	}
 	qd, an := int(binary.BigEndian.Uint16(msg[4:])), int(binary.BigEndian.Uint16(msg[6:]))
 	off := 12
@@ -185,7 +185,7 @@ func ParseDNSAnswerA(msg []byte, name string) (uint16, []netip.Addr, error) {
 			return id, nil, err
 		}
 		if !strings.EqualFold(qname, strings.TrimSuffix(name, ".")) {
-			return id, nil, fmt.Errorf("testservers: DNS response is for %q, not %q", qname, name)
+			return id, nil, fmt.Errorf("fwdtest: DNS response is for %q, not %q", qname, name)
 		}
 		off = next + 4
 	}
@@ -194,7 +194,7 @@ func ParseDNSAnswerA(msg []byte, name string) (uint16, []netip.Addr, error) {
 	case 3:
 		return id, nil, fmt.Errorf("%w: %s", ErrNXDomain, name)
 	default:
-		return id, nil, fmt.Errorf("testservers: DNS rcode %d for %s", rcode, name)
+		return id, nil, fmt.Errorf("fwdtest: DNS rcode %d for %s", rcode, name)
 	}
 	var addrs []netip.Addr
 	for range an {
@@ -204,13 +204,13 @@ func ParseDNSAnswerA(msg []byte, name string) (uint16, []netip.Addr, error) {
 		}
 		off = next
 		if off+10 > len(msg) {
-			return id, nil, errors.New("testservers: DNS answer truncated")
+			return id, nil, errors.New("fwdtest: DNS answer truncated")
 		}
 		typ, class := binary.BigEndian.Uint16(msg[off:]), binary.BigEndian.Uint16(msg[off+2:])
 		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 		off += 10
 		if off+rdlen > len(msg) {
-			return id, nil, errors.New("testservers: DNS answer truncated")
+			return id, nil, errors.New("fwdtest: DNS answer truncated")
 		}
 		if typ == 1 && class == 1 && rdlen == 4 {
 			addrs = append(addrs, netip.AddrFrom4([4]byte(msg[off:off+4])))
@@ -227,7 +227,7 @@ func readDNSName(msg []byte, off int) (string, int, error) {
 	end := -1
 	for jumps := 0; ; {
 		if off >= len(msg) {
-			return "", 0, errors.New("testservers: DNS name truncated")
+			return "", 0, errors.New("fwdtest: DNS name truncated")
 		}
 		l := int(msg[off])
 		switch {
@@ -238,7 +238,7 @@ func readDNSName(msg []byte, off int) (string, int, error) {
 			return strings.Join(labels, "."), end, nil
 		case l&0xc0 == 0xc0:
 			if off+1 >= len(msg) || jumps > 16 {
-				return "", 0, errors.New("testservers: bad DNS name pointer")
+				return "", 0, errors.New("fwdtest: bad DNS name pointer")
 			}
 			if end < 0 {
 				end = off + 2
@@ -247,7 +247,7 @@ func readDNSName(msg []byte, off int) (string, int, error) {
 			jumps++
 		default:
 			if off+1+l > len(msg) {
-				return "", 0, errors.New("testservers: DNS label truncated")
+				return "", 0, errors.New("fwdtest: DNS label truncated")
 			}
 			labels = append(labels, string(msg[off+1:off+1+l]))
 			off += 1 + l

@@ -47,7 +47,7 @@ func (s *GoServer) Close() error {
 func listenLoopback() (net.Listener, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("testservers: listen: %w", err)
+		return nil, fmt.Errorf("fwdtest: listen: %w", err)
 	}
 	return ln, nil
 }

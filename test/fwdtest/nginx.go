@@ -91,7 +91,7 @@ func (n *Nginx) Access() ([]AccessEntry, error) {
 	for sc.Scan() {
 		var e AccessEntry
 		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d %s %d %s", &e.Server, &e.Connection, &e.Requests, &e.Proto, &e.Status, &e.URI); err != nil {
-			return nil, fmt.Errorf("testservers: access log line %q: %w", sc.Text(), err)
+			return nil, fmt.Errorf("fwdtest: access log line %q: %w", sc.Text(), err)
 		}
 		out = append(out, e)
 	}
@@ -109,7 +109,7 @@ func StartNginx(ctx context.Context, dir string) (*Nginx, error) {
 	www := filepath.Join(base, "www")
 	for _, d := range []string{base, www, filepath.Join(base, "tmp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("testservers: nginx: %w", err)
+			return nil, fmt.Errorf("fwdtest: nginx: %w", err)
 		}
 	}
 	certPEM, keyPEM, err := SelfSignedCert(TLSServerName)
@@ -118,10 +118,10 @@ func StartNginx(ctx context.Context, dir string) (*Nginx, error) {
 	}
 	certFile, keyFile := filepath.Join(base, "cert.pem"), filepath.Join(base, "key.pem")
 	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
-		return nil, fmt.Errorf("testservers: nginx: %w", err)
+		return nil, fmt.Errorf("fwdtest: nginx: %w", err)
 	}
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		return nil, fmt.Errorf("testservers: nginx: %w", err)
+		return nil, fmt.Errorf("fwdtest: nginx: %w", err)
 	}
 	const dataSize = 1 << 20
 	dataSum, err := writePRNGFile(filepath.Join(www, "data.bin"), 1, dataSize)
@@ -201,7 +201,7 @@ http {
 			server("h2c", fmt.Sprintf("127.0.0.1:%d http2", ports[2]), ""))
 		confPath := filepath.Join(base, "nginx.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-			return nil, fmt.Errorf("testservers: nginx: %w", err)
+			return nil, fmt.Errorf("fwdtest: nginx: %w", err)
 		}
 		// Startup problems go to stderr (and so to nginx.log); bind failures
 		// also go to error.log, which readiness watches too.
@@ -269,11 +269,11 @@ func SelfSignedCert(name string) (certPEM, keyPEM []byte, err error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testservers: certificate: %w", err)
+		return nil, nil, fmt.Errorf("fwdtest: certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("testservers: key: %w", err)
+		return nil, nil, fmt.Errorf("fwdtest: key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil

@@ -62,7 +62,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	sockDir := filepath.Join(base, "sock")
 	for _, d := range []string{base, sockDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("testservers: postgres: %w", err)
+			return nil, fmt.Errorf("fwdtest: postgres: %w", err)
 		}
 	}
 	if cred != nil {
@@ -71,7 +71,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 		}
 		for _, d := range []string{base, sockDir} {
 			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, fmt.Errorf("testservers: postgres: %w", err)
+				return nil, fmt.Errorf("fwdtest: postgres: %w", err)
 			}
 		}
 	}
@@ -153,13 +153,13 @@ func postgresCredential(ctx context.Context) (*syscall.Credential, error) {
 			return nil, err
 		}
 		if u, err = user.Lookup(PostgresUser); err != nil {
-			return nil, fmt.Errorf("testservers: user %s: %w", PostgresUser, err)
+			return nil, fmt.Errorf("fwdtest: user %s: %w", PostgresUser, err)
 		}
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("testservers: user %s has ids %q/%q", PostgresUser, u.Uid, u.Gid)
+		return nil, fmt.Errorf("fwdtest: user %s has ids %q/%q", PostgresUser, u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
@@ -182,7 +182,7 @@ func traversable(dir string, uid uint32) error {
 	for p := abs; p != "/" && p != "."; p = filepath.Dir(p) {
 		st, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("testservers: %w", err)
+			return fmt.Errorf("fwdtest: %w", err)
 		}
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid == uid {
 			continue
@@ -191,10 +191,10 @@ func traversable(dir string, uid uint32) error {
 			continue
 		}
 		if !strings.HasPrefix(p, tmp+string(filepath.Separator)) {
-			return fmt.Errorf("testservers: user %s cannot reach %s: %s is not searchable by others (use a directory under %s)", PostgresUser, dir, p, tmp)
+			return fmt.Errorf("fwdtest: user %s cannot reach %s: %s is not searchable by others (use a directory under %s)", PostgresUser, dir, p, tmp)
 		}
 		if err := os.Chmod(p, st.Mode().Perm()|0o001); err != nil {
-			return fmt.Errorf("testservers: %w", err)
+			return fmt.Errorf("fwdtest: %w", err)
 		}
 	}
 	return nil

@@ -41,7 +41,7 @@ func (r *prngReader) Read(p []byte) (int, error) {
 func writePRNGFile(path string, seed uint64, n int64) (string, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return "", fmt.Errorf("testservers: %w", err)
+		return "", fmt.Errorf("fwdtest: %w", err)
 	}
 	h := sha256.New()
 	_, err = io.Copy(io.MultiWriter(f, h), PRNG(seed, n))
@@ -49,7 +49,7 @@ func writePRNGFile(path string, seed uint64, n int64) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("testservers: %w", err)
+		return "", fmt.Errorf("fwdtest: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

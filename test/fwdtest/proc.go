@@ -19,11 +19,11 @@ import (
 
 // ErrNotInstalled is wrapped by errors about a server or client binary that
 // is not on this machine.
-var ErrNotInstalled = errors.New("testservers: not installed")
+var ErrNotInstalled = errors.New("fwdtest: not installed")
 
 // errPortInUse marks a start that failed because the port was taken; the
 // Start functions retry those with another port.
-var errPortInUse = errors.New("testservers: port in use")
+var errPortInUse = errors.New("fwdtest: port in use")
 
 // portAttempts bounds the retries with a new port after a bind failure.
 const portAttempts = 5
@@ -131,7 +131,7 @@ type process struct {
 func startProcess(name, logPath string, stopSig syscall.Signal, cred *syscall.Credential, env []string, argv ...string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("testservers: %s: %w", name, err)
+		return nil, fmt.Errorf("fwdtest: %s: %w", name, err)
 	}
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -140,7 +140,7 @@ func startProcess(name, logPath string, stopSig syscall.Signal, cred *syscall.Cr
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("testservers: start %s: %w", name, err)
+		return nil, fmt.Errorf("fwdtest: start %s: %w", name, err)
 	}
 	p := &process{name: name, cmd: cmd, logPath: logPath, stopSig: stopSig, done: make(chan struct{})}
 	go func() {
@@ -193,7 +193,7 @@ func (p *process) waitReady(ctx context.Context, ready func() (bool, error)) err
 		ok, err := ready()
 		if err != nil {
 			p.close()
-			return fmt.Errorf("testservers: %s: %w\n%s", p.name, err, p.log())
+			return fmt.Errorf("fwdtest: %s: %w\n%s", p.name, err, p.log())
 		}
 		if ok {
 			return nil
@@ -203,10 +203,10 @@ func (p *process) waitReady(ctx context.Context, ready func() (bool, error)) err
 			if p.logContains(bindFailures...) {
 				return fmt.Errorf("%w: %s: %s", errPortInUse, p.name, p.log())
 			}
-			return fmt.Errorf("testservers: %s exited before it was ready (%v); its log:\n%s", p.name, p.waitErr, p.log())
+			return fmt.Errorf("fwdtest: %s exited before it was ready (%v); its log:\n%s", p.name, p.waitErr, p.log())
 		case <-ctx.Done():
 			p.close()
-			return fmt.Errorf("testservers: %s not ready: %w; its log:\n%s", p.name, ctx.Err(), p.log())
+			return fmt.Errorf("fwdtest: %s not ready: %w; its log:\n%s", p.name, ctx.Err(), p.log())
 		case <-tick.C:
 		}
 	}
@@ -226,7 +226,7 @@ func (p *process) close() error {
 			case <-t.C:
 				syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 				<-p.done
-				p.closeErr = fmt.Errorf("testservers: %s did not stop on %v within 10s; killed", p.name, p.stopSig)
+				p.closeErr = fmt.Errorf("fwdtest: %s did not stop on %v within 10s; killed", p.name, p.stopSig)
 			}
 			t.Stop()
 		}
@@ -267,7 +267,7 @@ func pickPort(networks ...string) (int, error) {
 			return port, nil
 		}
 	}
-	return 0, errors.New("testservers: no free port found in 20000-32000")
+	return 0, errors.New("fwdtest: no free port found in 20000-32000")
 }
 
 // FreeTCPAddr returns a 127.0.0.1 address whose TCP port is free and below
@@ -332,7 +332,7 @@ func withPorts[T any](n int, networks []string, start func(ports []int) (T, erro
 		}
 		last = err
 	}
-	return zero, fmt.Errorf("testservers: gave up after %d ports were taken: %w", portAttempts, last)
+	return zero, fmt.Errorf("fwdtest: gave up after %d ports were taken: %w", portAttempts, last)
 }
 
 // baseEnv is the environment servers run with: PATH and a C locale, nothing
@@ -359,7 +359,7 @@ func runQuiet(ctx context.Context, cred *syscall.Credential, env []string, argv 
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return out, fmt.Errorf("testservers: %s: %w\n%s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
+		return out, fmt.Errorf("fwdtest: %s: %w\n%s", strings.Join(argv, " "), err, bytes.TrimSpace(out))
 	}
 	return out, nil
 }

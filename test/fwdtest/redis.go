@@ -31,7 +31,7 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 	}
 	base := filepath.Join(dir, "redis")
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, fmt.Errorf("testservers: redis: %w", err)
+		return nil, fmt.Errorf("fwdtest: redis: %w", err)
 	}
 	return withPorts(1, []string{"tcp"}, func(ports []int) (*Redis, error) {
 		port := ports[0]
@@ -55,7 +55,7 @@ timeout 0
 `, port, base, filepath.Join(base, "redis.pid"), logPath)
 		confPath := filepath.Join(base, "redis.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-			return nil, fmt.Errorf("testservers: redis: %w", err)
+			return nil, fmt.Errorf("fwdtest: redis: %w", err)
 		}
 		proc, err := startProcess("redis-server", logPath, syscall.SIGTERM, nil, baseEnv(), bin, confPath)
 		if err != nil {

@@ -63,15 +63,15 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 	}
 	u, err := user.Current()
 	if err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	base := filepath.Join(dir, "sshd")
 	if err := os.MkdirAll(base, 0o700); err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	if os.Geteuid() == 0 {
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			return nil, fmt.Errorf("testservers: sshd: %w", err)
+			return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 		}
 	}
 	hostKey, clientKey := filepath.Join(base, "host_ed25519"), filepath.Join(base, "client_ed25519")
@@ -82,15 +82,15 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 	}
 	hostPub, err := os.ReadFile(hostKey + ".pub")
 	if err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	clientPub, err := os.ReadFile(clientKey + ".pub")
 	if err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	authorized := filepath.Join(base, "authorized_keys")
 	if err := os.WriteFile(authorized, clientPub, 0o600); err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	hostLine := strings.TrimSpace(string(hostPub))
 	if f := strings.Fields(hostLine); len(f) >= 2 {
@@ -98,7 +98,7 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 	}
 	knownHosts := filepath.Join(base, "known_hosts")
 	if err := os.WriteFile(knownHosts, []byte("* "+hostLine+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("testservers: sshd: %w", err)
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	return withPorts(1, []string{"tcp"}, func(ports []int) (*SSHD, error) {
 		port := ports[0]
@@ -127,7 +127,7 @@ Subsystem sftp internal-sftp
 `, port, hostKey, filepath.Join(base, "sshd.pid"), authorized)
 		confPath := filepath.Join(base, "sshd_config")
 		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-			return nil, fmt.Errorf("testservers: sshd: %w", err)
+			return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 		}
 		logPath := filepath.Join(base, "sshd.log")
 		os.Remove(logPath)

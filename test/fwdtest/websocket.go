@@ -58,7 +58,7 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request) (*WebSocket, error)
 	if !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket") ||
 		r.Header.Get("Sec-WebSocket-Version") != "13" || key == "" {
 		http.Error(w, "not a WebSocket handshake", http.StatusBadRequest)
-		return nil, errors.New("testservers: not a WebSocket handshake")
+		return nil, errors.New("fwdtest: not a WebSocket handshake")
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -109,16 +109,16 @@ func DialWebSocket(ctx context.Context, addr, path string) (*WebSocket, error) {
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("testservers: websocket handshake: %w", err)
+		return nil, fmt.Errorf("fwdtest: websocket handshake: %w", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		conn.Close()
-		return nil, fmt.Errorf("testservers: websocket handshake: %s", resp.Status)
+		return nil, fmt.Errorf("fwdtest: websocket handshake: %s", resp.Status)
 	}
 	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), webSocketAccept(key); got != want {
 		conn.Close()
-		return nil, fmt.Errorf("testservers: websocket handshake: Sec-WebSocket-Accept %q, want %q", got, want)
+		return nil, fmt.Errorf("fwdtest: websocket handshake: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
 	conn.SetDeadline(time.Time{})
 	return &WebSocket{conn: conn, br: br, client: true}, nil
@@ -163,15 +163,15 @@ func (ws *WebSocket) ReadMessage() (op byte, payload []byte, err error) {
 		return 0, nil, err
 	}
 	if h[0]&0x80 == 0 {
-		return 0, nil, errors.New("testservers: fragmented WebSocket message")
+		return 0, nil, errors.New("fwdtest: fragmented WebSocket message")
 	}
 	if h[0]&0x70 != 0 {
-		return 0, nil, errors.New("testservers: WebSocket RSV bits set")
+		return 0, nil, errors.New("fwdtest: WebSocket RSV bits set")
 	}
 	op = h[0] & 0x0f
 	masked := h[1]&0x80 != 0
 	if masked == ws.client {
-		return 0, nil, fmt.Errorf("testservers: WebSocket frame masked=%v from the %s", masked, map[bool]string{true: "server", false: "client"}[ws.client])
+		return 0, nil, fmt.Errorf("fwdtest: WebSocket frame masked=%v from the %s", masked, map[bool]string{true: "server", false: "client"}[ws.client])
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
@@ -189,7 +189,7 @@ func (ws *WebSocket) ReadMessage() (op byte, payload []byte, err error) {
 		n = binary.BigEndian.Uint64(b[:])
 	}
 	if n > maxWebSocketMessage {
-		return 0, nil, fmt.Errorf("testservers: WebSocket message of %d bytes", n)
+		return 0, nil, fmt.Errorf("fwdtest: WebSocket message of %d bytes", n)
 	}
 	var mask [4]byte
 	if masked {

@@ -1,0 +1,114 @@
+// Package outside uses fwd the way another module would: nothing here can
+// name an internal package.
+package outside
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
+)
+
+// echoServer is a private service: it sends back what it receives.
+func echoServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestGatewayAndClientFromTheAPI builds a gateway in code, with a catalog
+// and a token, serves it on loopback, and forwards an addon through it
+// with a forward.Client.
+func TestGatewayAndClientFromTheAPI(t *testing.T) {
+	token, err := tunnel.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := catalog.Resource{Kind: catalog.Addon, Project: "shop", Name: "db",
+		Ports: []catalog.Port{{Name: "postgres", Port: 25499, Protocol: catalog.TCP, Targets: []string{echoServer(t)}}}}
+	cfg := &tunnel.GatewayConfig{
+		Tokens:  []tunnel.Token{{Name: "outsider", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"shop"}}},
+		Catalog: catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Addons: []catalog.Resource{db}}}},
+		Limits:  tunnel.DefaultLimits(),
+	}
+	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert)}
+	go gw.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	})
+
+	client, err := forward.New(forward.Options{
+		Gateway:       ln.Addr().String(),
+		Token:         token,
+		Trust:         tunnel.Trust{Fingerprint: tunnel.Fingerprint(cert.Certificate[0])},
+		SkipHostnames: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Stop()
+	ctx := context.Background()
+	cat, err := client.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Projects) != 1 || len(cat.Projects[0].Addons) != 1 || cat.Projects[0].Addons[0].Ports[0].Targets != nil {
+		t.Fatalf("catalog %+v: want shop with its addon and no targets", cat)
+	}
+	results, err := client.ForwardAddon(ctx, "shop", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := results[0].Data
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(d.Address, strconv.Itoa(d.Port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := "bytes from outside the module"
+	if _, err := io.WriteString(conn, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != msg {
+		t.Fatalf("echo through the forward: %q, %v", got, err)
+	}
+}
