@@ -24,30 +24,41 @@
 // treated as the user's and are never changed, and Remove and Clean delete
 // only that marker line. End markers without a begin marker are left alone.
 //
-// # Guarantees
+// # Every other byte stays
 //
 // Every byte outside fwd's blocks stays as it was: comments, blank lines,
 // CRLF or mixed line endings, odd whitespace, a missing final newline. Set
 // followed by Remove gives back the original file byte for byte. New lines
-// take the line ending of the file's last terminated line.
+// take the line ending of the file's last terminated line. SetUnshadowed
+// leaves out of fwd's block any name that a line outside the blocks maps,
+// so fwd never shadows the user's own entries.
 //
-// Each change is a read-modify-write under an exclusive advisory lock on
-// a lock file beside the hosts file (".hosts.fwd.lock"; flock on Unix,
+// # Locking
+//
+// Each change is a read-modify-write under an exclusive advisory lock on a
+// lock file beside the hosts file (".hosts.fwd.lock"; flock on Unix,
 // LockFileEx on Windows) and a mutex of the File, so concurrent writers in
-// any number of processes never lose each other's blocks. A holder keeps
-// the lock for milliseconds; a writer that waits over 10 s (the holder is a
-// stopped process) gives up with ErrLockBusy naming the lock file. The new content
-// goes to a temporary file in the same directory, is synced, gets the hosts
-// file's mode (and, as root, its owner) and is renamed over the hosts file,
-// so readers and crashes see the old file or the new one, never a mix.
+// any number of processes never lose each other's blocks. Readers take the
+// lock shared. A holder keeps it for milliseconds; a writer that waits
+// longer than File.LockWait (10 s by default: the holder is a stopped
+// process) gives up with ErrLockBusy naming the lock file.
+//
+// # Atomic replacement
+//
+// The new content goes to a temporary file in the same directory, is
+// synced, gets the hosts file's mode (and, as root, its owner) and is
+// renamed over the hosts file, so readers and crashes see the old file or
+// the new one, never a mix. Temporary files are removed, including those
+// of a writer killed mid-write. A symlinked hosts file is updated at its
+// target, so the link stays a link.
+//
+// # Bind mounts and crashes
+//
 // Where rename cannot work, because the hosts file is a bind mount as in
 // containers, the content is written in place instead: the old content is
 // first saved and synced beside the file (".hosts.fwd-backup"), and that
-// backup is removed only once the new content is synced. A writer killed
-// or a machine losing power in between leaves the backup, and the next
+// backup is removed only once the new content is synced. A writer killed,
+// or a machine losing power, in between leaves the backup, and the next
 // Set, Remove, Clean or Blocks, of any process, puts it back before doing
 // anything else, so the interrupted change is undone and no line is lost.
-// Temporary files are removed, including those of a writer killed
-// mid-write. A symlinked hosts
-// file is updated at its target, so the link stays a link.
 package hosts

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/txn2/txeh"
 )
@@ -27,12 +26,6 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
-		// The stress children are 32 writers hammering one lock with two
-		// fsyncs per hold: on a slow CI disk one may wait past the 10 s a
-		// user would, which is not what they test.
-		lockWait = 2 * time.Minute
-	}
 	switch os.Getenv(helperEnv) {
 	case "":
 		os.Exit(m.Run())

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // ErrNotWritable is matched (errors.Is) by errors from Set, Remove and
@@ -43,9 +44,21 @@ type Block struct {
 // File edits one hosts file. Its methods are safe for concurrent use by
 // several goroutines, and by several processes each with its own File.
 type File struct {
+	// LockWait bounds the wait for another process's lock on the file
+	// before a change fails with ErrLockBusy; zero means DefaultLockWait.
+	// Set it before the File is used.
+	LockWait time.Duration
+
 	path string
 	fs   fileSystem
 	mu   sync.Mutex
+}
+
+func (f *File) lockWait() time.Duration {
+	if f.LockWait > 0 {
+		return f.LockWait
+	}
+	return DefaultLockWait
 }
 
 // New returns a File for path; "" means the system hosts file (/etc/hosts,
@@ -152,7 +165,7 @@ func (f *File) Blocks() ([]Block, error) {
 	// content back first; a failure to is not ours to report, as the backup
 	// is read below instead.
 	if f.exists(backupPath(target)) {
-		if unlock, err := lockFile(lockPath(target), true); err == nil {
+		if unlock, err := lockFile(lockPath(target), true, f.lockWait()); err == nil {
 			_ = f.recoverBackup(target)
 			unlock()
 		}
@@ -160,7 +173,7 @@ func (f *File) Blocks() ([]Block, error) {
 	// A shared lock keeps us from reading a half-done in-place write. Who
 	// may not open the lock file reads without it rather than fail: listing
 	// must not need root, and renames are atomic anyway.
-	if unlock, err := lockFile(lockPath(target), false); err == nil {
+	if unlock, err := lockFile(lockPath(target), false, f.lockWait()); err == nil {
 		defer unlock()
 	}
 	// While a backup exists it, not the hosts file, holds the last
@@ -198,7 +211,7 @@ func (f *File) update(edit func([]byte) []byte) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := lockFile(lockPath(target), true)
+	unlock, err := lockFile(lockPath(target), true, f.lockWait())
 	if err != nil {
 		return wrapWriteErr(err)
 	}

@@ -10,19 +10,19 @@ import (
 )
 
 // ErrLockBusy is returned when another process has held the hosts lock for
-// longer than lockWait.
+// longer than File.LockWait.
 var ErrLockBusy = errors.New("hosts: lock busy")
 
-// lockWait bounds the wait for another process's hosts lock. A holder keeps
-// it for one read or write, milliseconds, so a longer wait means a stopped
-// (Ctrl-Z) or hung holder: the user gets an error naming the lock file
-// rather than a fwd that hangs at start or exit.
-var lockWait = 10 * time.Second
+// DefaultLockWait bounds the wait for another process's hosts lock. A
+// holder keeps it for one read or write, milliseconds, so a longer wait
+// means a stopped (Ctrl-Z) or hung holder: the user gets an error naming
+// the lock file rather than a fwd that hangs at start or exit.
+const DefaultLockWait = 10 * time.Second
 
 // lockFile takes the lock on path, exclusive for writers and shared for
-// readers, waiting up to lockWait, and returns the function that releases
-// it. The kernel drops the lock when a holder dies, even by SIGKILL.
-func lockFile(path string, exclusive bool) (unlock func(), err error) {
+// readers, waiting up to wait, and returns the function that releases it.
+// The kernel drops the lock when a holder dies, even by SIGKILL.
+func lockFile(path string, exclusive bool, wait time.Duration) (unlock func(), err error) {
 	flag := os.O_RDONLY
 	if exclusive {
 		flag = os.O_RDWR | os.O_CREATE
@@ -33,7 +33,7 @@ func lockFile(path string, exclusive bool) (unlock func(), err error) {
 	}
 	// Polling, unlike a blocking flock, can be bounded. Its short cap keeps
 	// a long waiter from losing every turn to newcomers polling faster.
-	deadline := time.Now().Add(lockWait)
+	deadline := time.Now().Add(wait)
 	for delay := time.Millisecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		taken, err := tryLock(f, exclusive)
 		if err != nil {
@@ -46,7 +46,7 @@ func lockFile(path string, exclusive bool) (unlock func(), err error) {
 		if time.Now().After(deadline) {
 			f.Close()
 			return nil, fmt.Errorf("%w: another process has held %s for over %s; if it is a stopped fwd, resume or end it (fuser -v %s names it)",
-				ErrLockBusy, path, lockWait, path)
+				ErrLockBusy, path, wait, path)
 		}
 		time.Sleep(delay)
 	}

@@ -2,8 +2,11 @@
 
 package hosts
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
-func lockFile(string, bool) (func(), error) {
+func lockFile(string, bool, time.Duration) (func(), error) {
 	return nil, errors.New("hosts: file locking not supported on this OS")
 }

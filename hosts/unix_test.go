@@ -66,18 +66,18 @@ func TestKeepsModeAndOwner(t *testing.T) {
 }
 
 // TestLockHeldTooLong: a holder that keeps the lock (a stopped fwd) makes a
-// writer give up with ErrLockBusy after lockWait, leaving the file as it
+// writer give up with ErrLockBusy after File.LockWait, leaving the file as it
 // was, instead of hanging; listing goes on without the lock.
 func TestLockHeldTooLong(t *testing.T) {
 	orig := readFixture(t, "basic.hosts")
 	path := writeHosts(t, orig)
 	before := stat(t, path)
-	unlock, err := lockFile(lockPath(path), true)
+	unlock, err := lockFile(lockPath(path), true, DefaultLockWait)
 	must(t, err)
-	defer func(old time.Duration) { lockWait = old }(lockWait)
-	lockWait = 200 * time.Millisecond
+	waiter := New(path)
+	waiter.LockWait = 200 * time.Millisecond
 
-	err = New(path).Set(newOwner(), entriesA)
+	err = waiter.Set(newOwner(), entriesA)
 	if !errors.Is(err, ErrLockBusy) || !strings.Contains(err.Error(), lockPath(path)) {
 		t.Fatalf("Set with the lock held = %v, want ErrLockBusy naming the lock file", err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/tunnel/config"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
 // Exit codes, documented in the README. Scripts rely on them: keep them.
@@ -61,6 +61,14 @@ func classify(err error) (int, string) {
 		return exitUnreachable, err.Error() + ": check --gateway (or FWD_GATEWAY) and that the gateway runs"
 	case errors.Is(err, hosts.ErrLockBusy):
 		return exitError, err.Error() // names the lock file; sudo would not help
+	case errors.As(err, new(*hostsFileError)) && errors.Is(err, fs.ErrPermission):
+		return exitError, err.Error() + ": run with sudo to edit it"
+	case errors.As(err, new(*hostsFileError)):
+		return exitError, err.Error() + ": check --hosts-file"
+	case errors.As(err, new(*listenError)) && errors.Is(err, fs.ErrPermission):
+		return exitError, err.Error() + ": ports below 1024 need root; choose another with --listen"
+	case errors.As(err, new(*listenError)):
+		return exitError, err.Error() + ": free that port or choose another with --listen"
 	case errors.Is(err, forward.ErrHostsFile) && errors.Is(err, fs.ErrPermission):
 		return exitError, err.Error() + ": run with sudo, or add --skipHostnames to forward without hostnames"
 	case errors.Is(err, forward.ErrHostsFile):

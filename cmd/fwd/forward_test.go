@@ -106,6 +106,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	defer release()
 	cfg := writeFile(t, "bad.yaml", "listen: 127.0.0.1:0\nprojects:\n  - name: shop\n    services:\n      - name: api\n        ports:\n          - {port: 70000, protocol: TCP, targets: [127.0.0.1:1]}\n")
+	okCfg := writeFile(t, "ok.yaml", "tokens:\n  - {name: a, sha256: "+strings.Repeat("ab", 32)+", projects: [shop]}\nprojects:\n  - name: shop\n    addons:\n      - name: db\n        ports:\n          - {port: 5432, targets: [127.0.0.1:1]}\n")
 	tabCfg := writeFile(t, "tab.yaml", "listen: 127.0.0.1:0\nprojects:\n\t- name: shop\n")
 	tlsCfg := writeFile(t, "tls.yaml", "listen: 127.0.0.1:0\ntls: {cert: missing.crt, key: missing.key}\ntokens:\n  - {name: a, sha256: "+strings.Repeat("ab", 32)+", projects: [shop]}\nprojects:\n  - name: shop\n    addons:\n      - name: db\n        ports:\n          - {port: 5432, targets: [127.0.0.1:1]}\n")
 	cases := []struct {
@@ -132,6 +133,7 @@ func TestBadInputs(t *testing.T) {
 		{"tab in config", nil, []string{"gateway", "--config", tabCfg}, exitUsage, tabCfg + ":3:1:"},
 		{"tls files missing", nil, []string{"gateway", "--config", tlsCfg}, exitUsage, "fix tls.cert and tls.key"},
 		{"negative connect-wait", vars, []string{"all", "--connect-wait", "-5s"}, exitUsage, "--connect-wait -5s: use a positive duration"},
+		{"gateway port taken", nil, []string{"gateway", "--config", okCfg, "--listen", silentListener(t)}, exitError, "address already in use: free that port or choose another with --listen"},
 		{"silent gateway", append(vars, "FWD_GATEWAY="+silentListener(t)), []string{"all", "--timeout", "1s"}, exitUnreachable, "did not finish in 1s: is it a fwd gateway, and is --gateway right?"},
 		{"space in gateway", vars, []string{"all", "--gateway", "127.0.0.1 :17443"}, exitUsage, "neither an IP address nor a host name"},
 		{"unknown command", nil, []string{"forward"}, exitUsage, "unknown command"},

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fwd-dev/fwd/tunnel/config"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
 // gatewayOptions are the flags of fwd gateway.
@@ -62,13 +62,16 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 	if o.listen != "" {
 		cfg.Listen = o.listen
 	}
-	cert, err := gatewayCertificate(cfg, log)
-	if err != nil {
-		return err
-	}
+	// Listen first: a port that is taken is reported before any
+	// certificate is made.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w: free that port or choose another with --listen", cfg.Listen, err)
+		return &listenError{addr: cfg.Listen, err: err}
+	}
+	cert, err := gatewayCertificate(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
 	fingerprint := tunnel.Fingerprint(cert.Certificate[0])
@@ -190,3 +193,12 @@ func rootErr(err error) error {
 		err = next
 	}
 }
+
+// listenError is a gateway that could not listen; exit.go says what to do.
+type listenError struct {
+	addr string
+	err  error
+}
+
+func (e *listenError) Error() string { return fmt.Sprintf("cannot listen on %s: %v", e.addr, e.err) }
+func (e *listenError) Unwrap() error { return e.err }

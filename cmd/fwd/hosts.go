@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -60,11 +59,8 @@ entries of fwd processes that are still running are kept.`,
 func runHostsClean(o *hostsOptions, s streams) error {
 	f := hosts.New(o.hostsFile)
 	removed, err := f.Clean()
-	if errors.Is(err, hosts.ErrLockBusy) {
-		return err // it names the lock's holder to look for; sudo would not help
-	}
 	if err != nil {
-		return fmt.Errorf("%w: run with sudo to edit %s", err, f.Path())
+		return &hostsFileError{path: f.Path(), err: err}
 	}
 	if o.output.json() {
 		type block struct {
@@ -106,7 +102,7 @@ func runHostsList(o *hostsOptions, s streams) error {
 	f := hosts.New(o.hostsFile)
 	blocks, err := f.Blocks()
 	if err != nil {
-		return fmt.Errorf("%w: check --hosts-file", err)
+		return &hostsFileError{path: f.Path(), err: err}
 	}
 	out := []hostsBlock{}
 	for _, b := range blocks {
@@ -136,3 +132,12 @@ func runHostsList(o *hostsOptions, s streams) error {
 	}
 	return ui.Table(s.Out, styled, []string{"pid", "process", "address", "hostnames"}, rows)
 }
+
+// hostsFileError is a hosts-file command's failure; exit.go says what to do.
+type hostsFileError struct {
+	path string
+	err  error
+}
+
+func (e *hostsFileError) Error() string { return e.err.Error() + " (" + e.path + ")" }
+func (e *hostsFileError) Unwrap() error { return e.err }

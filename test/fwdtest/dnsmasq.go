@@ -44,7 +44,7 @@ func (d *Dnsmasq) Close() error { return d.proc.close() }
 // StartDnsmasq runs dnsmasq in the foreground on a free port of 127.0.0.1
 // with only the records in opts: no resolv.conf, no /etc/hosts, no config
 // file, no DHCP.
-func StartDnsmasq(ctx context.Context, dir string, opts DNSOptions) (*Dnsmasq, error) {
+func StartDnsmasq(ctx context.Context, dir string, opts DNSOptions, start ...StartOption) (*Dnsmasq, error) {
 	bin, err := LookPath("dnsmasq")
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func StartDnsmasq(ctx context.Context, dir string, opts DNSOptions) (*Dnsmasq, e
 	for _, h := range sortedKeys(opts.Hosts) {
 		args = append(args, fmt.Sprintf("--host-record=%s,%s", h, opts.Hosts[h]))
 	}
-	return withPorts(1, []string{"tcp", "udp"}, func(ports []int) (*Dnsmasq, error) {
+	return withPorts(newStartConfig(start), 1, []string{"tcp", "udp"}, func(ports []int) (*Dnsmasq, error) {
 		port := ports[0]
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		argv := append([]string{bin, "--port=" + strconv.Itoa(port), "--pid-file=" + filepath.Join(base, "dnsmasq.pid")}, args...)

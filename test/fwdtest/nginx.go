@@ -100,7 +100,7 @@ func (n *Nginx) Access() ([]AccessEntry, error) {
 
 // StartNginx writes a config, a certificate and a data file under dir/nginx
 // and runs nginx -g 'daemon off;' on three free ports.
-func StartNginx(ctx context.Context, dir string) (*Nginx, error) {
+func StartNginx(ctx context.Context, dir string, start ...StartOption) (*Nginx, error) {
 	bin, err := LookPath("nginx")
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func StartNginx(ctx context.Context, dir string) (*Nginx, error) {
 	token := hex.EncodeToString(tok[:])
 	accessLog := filepath.Join(base, "access.log")
 
-	return withPorts(3, []string{"tcp"}, func(ports []int) (*Nginx, error) {
+	return withPorts(newStartConfig(start), 3, []string{"tcp"}, func(ports []int) (*Nginx, error) {
 		pidFile := filepath.Join(base, "nginx.pid")
 		errorLog := filepath.Join(base, "error.log")
 		os.Remove(pidFile)

@@ -45,7 +45,7 @@ func (p *Postgres) Close() error { return p.proc.close() }
 // StartPostgres creates a cluster in dir/pg and starts it on a free port of
 // 127.0.0.1. As root it runs as PostgresUser, creating that user with
 // useradd if needed and making dir's temporary parents traversable by it.
-func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
+func StartPostgres(ctx context.Context, dir string, start ...StartOption) (*Postgres, error) {
 	binDir, err := postgresBinDir()
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"); err != nil {
 		return nil, err
 	}
-	return withPorts(1, []string{"tcp"}, func(ports []int) (*Postgres, error) {
+	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*Postgres, error) {
 		port := ports[0]
 		proc, err := startProcess("postgres", filepath.Join(base, "postgres.log"), syscall.SIGINT, cred, env,
 			bin, "-D", dataDir, "-p", strconv.Itoa(port), "-k", sockDir,

@@ -247,20 +247,33 @@ func (p *process) exited() bool {
 	}
 }
 
-// testPickPort, set by tests, hands out ports (taken ones, to test the
-// retries) before pickPort looks for free ones.
-var testPickPort func() (int, bool)
+// StartOption changes how a packaged server is started.
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	pick func(networks ...string) (int, error)
+}
+
+// WithPortPicker makes the server take its ports from pick (which may
+// hand out taken ones, to test the retries) instead of looking for free
+// ones.
+func WithPortPicker(pick func(networks ...string) (int, error)) StartOption {
+	return func(c *startConfig) { c.pick = pick }
+}
+
+func newStartConfig(opts []StartOption) *startConfig {
+	c := &startConfig{pick: pickPort}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
 
 // pickPort returns a port on 127.0.0.1 that is free right now for every
 // network given ("tcp", "udp"). It is below Linux's ephemeral range so that
 // outgoing connections do not take it meanwhile; a server that still fails to
 // bind it is retried by the caller with another.
 func pickPort(networks ...string) (int, error) {
-	if testPickPort != nil {
-		if p, ok := testPickPort(); ok {
-			return p, nil
-		}
-	}
 	for range 200 {
 		port := 20000 + rand.IntN(12000)
 		if portFree(port, networks) {
@@ -305,13 +318,13 @@ func portFree(port int, networks []string) bool {
 
 // withPorts runs start with n fresh ports until it succeeds or fails for a
 // reason other than a taken port.
-func withPorts[T any](n int, networks []string, start func(ports []int) (T, error)) (T, error) {
+func withPorts[T any](c *startConfig, n int, networks []string, start func(ports []int) (T, error)) (T, error) {
 	var zero T
 	var last error
 	for range portAttempts {
 		ports := make([]int, 0, n)
 		for len(ports) < n {
-			p, err := pickPort(networks...)
+			p, err := c.pick(networks...)
 			if err != nil {
 				return zero, err
 			}

@@ -24,7 +24,7 @@ func (r *Redis) Close() error { return r.proc.close() }
 
 // StartRedis starts redis-server on a free port of 127.0.0.1 with a generated
 // config in dir/redis: no RDB, no AOF, logs in redis.log.
-func StartRedis(ctx context.Context, dir string) (*Redis, error) {
+func StartRedis(ctx context.Context, dir string, start ...StartOption) (*Redis, error) {
 	bin, err := LookPath("redis-server")
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("fwdtest: redis: %w", err)
 	}
-	return withPorts(1, []string{"tcp"}, func(ports []int) (*Redis, error) {
+	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*Redis, error) {
 		port := ports[0]
 		logPath := filepath.Join(base, "redis.log")
 		os.Remove(logPath)

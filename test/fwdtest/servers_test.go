@@ -235,38 +235,38 @@ func TestPortTakenIsRetried(t *testing.T) {
 	taken := ln.Addr().(*net.TCPAddr).Port
 	servers := []struct {
 		name  string
-		start func(dir string) (addr string, close func() error, err error)
+		start func(dir string, pick StartOption) (addr string, close func() error, err error)
 	}{
-		{"redis", func(dir string) (string, func() error, error) {
-			s, err := StartRedis(ctx(t, 30*time.Second), dir)
+		{"redis", func(dir string, pick StartOption) (string, func() error, error) {
+			s, err := StartRedis(ctx(t, 30*time.Second), dir, pick)
 			if err != nil {
 				return "", nil, err
 			}
 			return s.Addr, s.Close, nil
 		}},
-		{"postgres", func(dir string) (string, func() error, error) {
-			s, err := StartPostgres(ctx(t, 60*time.Second), dir)
+		{"postgres", func(dir string, pick StartOption) (string, func() error, error) {
+			s, err := StartPostgres(ctx(t, 60*time.Second), dir, pick)
 			if err != nil {
 				return "", nil, err
 			}
 			return s.Addr, s.Close, nil
 		}},
-		{"nginx", func(dir string) (string, func() error, error) {
-			s, err := StartNginx(ctx(t, 30*time.Second), dir)
+		{"nginx", func(dir string, pick StartOption) (string, func() error, error) {
+			s, err := StartNginx(ctx(t, 30*time.Second), dir, pick)
 			if err != nil {
 				return "", nil, err
 			}
 			return s.HTTPAddr + " " + s.H2Addr + " " + s.H2CAddr, s.Close, nil
 		}},
-		{"dnsmasq", func(dir string) (string, func() error, error) {
-			s, err := StartDnsmasq(ctx(t, 30*time.Second), dir, DNSOptions{})
+		{"dnsmasq", func(dir string, pick StartOption) (string, func() error, error) {
+			s, err := StartDnsmasq(ctx(t, 30*time.Second), dir, DNSOptions{}, pick)
 			if err != nil {
 				return "", nil, err
 			}
 			return s.Addr, s.Close, nil
 		}},
-		{"sshd", func(dir string) (string, func() error, error) {
-			s, err := StartSSHD(ctx(t, 30*time.Second), dir)
+		{"sshd", func(dir string, pick StartOption) (string, func() error, error) {
+			s, err := StartSSHD(ctx(t, 30*time.Second), dir, pick)
 			if err != nil {
 				return "", nil, err
 			}
@@ -277,12 +277,14 @@ func TestPortTakenIsRetried(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			need(t, s.name)
 			given := 0
-			testPickPort = func() (int, bool) {
+			pick := WithPortPicker(func(networks ...string) (int, error) {
 				given++
-				return taken, given == 1
-			}
-			defer func() { testPickPort = nil }()
-			addr, closeFn, err := s.start(t.TempDir())
+				if given == 1 {
+					return taken, nil
+				}
+				return pickPort(networks...)
+			})
+			addr, closeFn, err := s.start(t.TempDir(), pick)
 			if err != nil {
 				t.Fatal(err)
 			}

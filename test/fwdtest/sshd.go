@@ -52,7 +52,7 @@ func (s *SSHD) SSHArgs(addr string) ([]string, error) {
 // StartSSHD generates a host key and a client key under dir/sshd and runs
 // /usr/sbin/sshd -D -e on a free port of 127.0.0.1. As root it creates
 // /run/sshd, the privilege separation directory sshd requires.
-func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
+func StartSSHD(ctx context.Context, dir string, start ...StartOption) (*SSHD, error) {
 	bin, err := LookPath("sshd")
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func StartSSHD(ctx context.Context, dir string) (*SSHD, error) {
 	if err := os.WriteFile(knownHosts, []byte("* "+hostLine+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
-	return withPorts(1, []string{"tcp"}, func(ports []int) (*SSHD, error) {
+	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*SSHD, error) {
 		port := ports[0]
 		conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
 HostKey %s
