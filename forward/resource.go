@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/internal/relay"
@@ -283,29 +282,11 @@ func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logge
 	return s
 }
 
-// acceptLoop hands each connection to carry on its own goroutine. Accept
-// errors other than a closed listener (out of file descriptors) back off, as
-// net/http does, instead of spinning.
+// acceptLoop hands each connection to carry on its own goroutine, until
+// the listener closes. Accept errors other than a closed listener (out of
+// file descriptors) back off instead of spinning.
 func (s *tcpServer) acceptLoop(carry func(net.Conn), log *slog.Logger) {
-	var pause retry.Pause
-	for {
-		conn, err := s.ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			wait, first := pause.Failed()
-			if first {
-				log.Warn("accept failed; retrying with backoff", "err", err)
-			}
-			select {
-			case <-time.After(wait):
-			case <-s.ctx.Done():
-				return
-			}
-			continue
-		}
-		pause.Succeeded()
+	retry.AcceptLoop(s.ln, s.ctx.Done(), func(conn net.Conn) {
 		if !s.track(conn) {
 			conn.Close()
 			return
@@ -316,7 +297,11 @@ func (s *tcpServer) acceptLoop(carry func(net.Conn), log *slog.Logger) {
 			defer s.untrack(conn)
 			carry(conn)
 		}()
-	}
+	}, func(err error) {
+		if err != nil {
+			log.Warn("accept failed; retrying with backoff", "err", err)
+		}
+	})
 }
 
 // track records conn unless the server is closing, so close never misses a

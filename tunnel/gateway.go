@@ -57,60 +57,47 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		return ErrGatewayClosed
 	}
 	defer g.untrack(ln)
-	var pause retry.Pause
-	for {
-		conn, err := ln.Accept()
+	err := retry.AcceptLoop(ln, nil, g.admit, func(err error) {
 		if err != nil {
-			if g.isClosing() {
-				return ErrGatewayClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("tunnel: accept: %w", err)
-			}
-			wait, first := pause.Failed()
-			if first {
-				g.logger().Warn("accept failed; retrying with backoff", "err", err)
-			}
-			time.Sleep(wait)
-			continue
-		}
-		if pause.Succeeded() {
+			g.logger().Warn("accept failed; retrying with backoff", "err", err)
+		} else {
 			g.logger().Info("accepting again")
 		}
-		source := remoteIP(conn)
-		if total, perSource := g.maxHandshakes(); !g.handshakes.enter(source, total, perSource) {
-			// Closed before TLS: a flood of connections that never speak
-			// costs the gateway one accept each, not a descriptor held for
-			// the handshake timeout.
-			conn.Close()
-			g.turnedAway(source)
-			continue
-		}
-		if !g.startConn() {
-			g.handshakes.leave(source)
-			conn.Close()
-			return ErrGatewayClosed
-		}
-		go func() {
-			defer g.wg.Done()
-			g.serveConn(conn, source)
-		}()
+	})
+	if g.isClosing() {
+		return ErrGatewayClosed
 	}
+	return fmt.Errorf("tunnel: accept: %w", err)
 }
 
-// maxHandshakes returns the caps on connections not yet logged in, in all
-// and per source; a Config built in code without them gets the defaults.
-func (g *Gateway) maxHandshakes() (total, perSource int) {
-	d := DefaultLimits()
-	total, perSource = g.Config.Limits.MaxHandshakes, g.Config.Limits.MaxHandshakesPerSource
-	if total <= 0 {
-		total = d.MaxHandshakes
+// admit serves conn on a goroutine of its own, unless the handshake caps
+// are reached or Shutdown has begun (which closes the listener, ending the
+// accept loop).
+func (g *Gateway) admit(conn net.Conn) {
+	source := remoteIP(conn)
+	limits := g.limits()
+	if !g.handshakes.enter(source, limits.MaxHandshakes, limits.MaxHandshakesPerSource) {
+		// Closed before TLS: a flood of connections that never speak
+		// costs the gateway one accept each, not a descriptor held for the
+		// handshake timeout.
+		conn.Close()
+		g.turnedAway(source)
+		return
 	}
-	if perSource <= 0 {
-		perSource = d.MaxHandshakesPerSource
+	if !g.startConn() {
+		g.handshakes.leave(source)
+		conn.Close()
+		return
 	}
-	return total, perSource
+	go func() {
+		defer g.wg.Done()
+		g.serveConn(conn, source)
+	}()
 }
+
+// limits are the config's limits, defaults filled in for a config built in
+// code without them.
+func (g *Gateway) limits() Limits { return g.Config.Limits.withDefaults() }
 
 // turnedAway logs connections refused at the handshake caps: the first at
 // once, then at most one line a minute with how many more there were.
@@ -122,9 +109,9 @@ func (g *Gateway) turnedAway(source string) {
 		return
 	}
 	g.turned.Store(0)
-	total, perSource := g.maxHandshakes()
+	limits := g.limits()
 	g.logger().Warn("refusing connections at the handshake limit: too many not logged in yet",
-		"source", source, "refused", n, "max_handshakes", total, "max_handshakes_per_source", perSource)
+		"source", source, "refused", n, "max_handshakes", limits.MaxHandshakes, "max_handshakes_per_source", limits.MaxHandshakesPerSource)
 }
 
 // startConn counts a new connection unless Shutdown has begun: adding to the
@@ -183,7 +170,7 @@ func (g *Gateway) addSession(s *mux.Session) error {
 	if g.closing {
 		return ErrGatewayClosed
 	}
-	if max := g.Config.Limits.MaxSessions; max > 0 && len(g.sessions) >= max {
+	if max := g.limits().MaxSessions; len(g.sessions) >= max {
 		return fmt.Errorf("gateway has reached its limit of %d sessions", max)
 	}
 	g.sessions[s] = struct{}{}
@@ -314,12 +301,7 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 // leave the mux.
 const streamSlack = 1024
 
-func (g *Gateway) maxStreams() int {
-	if max := g.Config.Limits.MaxStreamsPerSession; max > 0 {
-		return max
-	}
-	return 1 << 16
-}
+func (g *Gateway) maxStreams() int { return g.limits().MaxStreamsPerSession }
 
 // session is a logged-in client.
 type session struct {
@@ -536,7 +518,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	}
 	switch tc := target.(type) {
 	case *net.UDPConn:
-		idle := g.Config.Limits.UDPFlowIdle
+		idle := g.limits().UDPFlowIdle
 		go func() {
 			relayUDP(st, tc, idle, log)
 			st.Close()
@@ -547,7 +529,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 		if deferOK {
 			c = newPrefixed(st, []byte{byte(StatusOK)})
 		}
-		idle := g.Config.Limits.IdleTimeout
+		idle := g.limits().IdleTimeout
 		go func() {
 			relay.Pipe(c, tc, idle)
 			done()
@@ -583,10 +565,7 @@ func (g *Gateway) resolve(t Target, tok *Token) (*catalog.Port, Status, string) 
 func (g *Gateway) dial(network string, p *catalog.Port) (net.Conn, error) {
 	cur, _ := g.next.LoadOrStore(p, new(atomic.Uint32))
 	start := cur.(*atomic.Uint32).Add(1) - 1
-	timeout := g.Config.Limits.DialTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := g.limits().DialTimeout
 	dial := g.Dial
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testHash is the SHA-256 of "test".
@@ -37,5 +38,16 @@ func TestNewToken(t *testing.T) {
 			t.Fatalf("NewToken() repeated %q", tok)
 		}
 		seen[tok] = true
+	}
+}
+
+func TestLimitsWithDefaults(t *testing.T) {
+	if got := (Limits{}).withDefaults(); got != DefaultLimits() {
+		t.Fatalf("zero limits filled to %+v, want the defaults %+v", got, DefaultLimits())
+	}
+	set := Limits{MaxSessions: 3, IdleTimeout: time.Minute, DialTimeout: time.Second}
+	got := set.withDefaults()
+	if got.MaxSessions != 3 || got.IdleTimeout != time.Minute || got.DialTimeout != time.Second || got.MaxStreamsPerSession != DefaultLimits().MaxStreamsPerSession {
+		t.Fatalf("%+v filled to %+v: set fields must stay, zero ones get defaults", set, got)
 	}
 }
