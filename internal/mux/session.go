@@ -228,7 +228,7 @@ func (s *Session) closeWith(err error) {
 		s.peerStreams = 0
 		s.mu.Unlock()
 		for _, st := range streams {
-			st.terminate(ErrSessionClosed, false)
+			st.apply(evSessionEnd)
 		}
 	})
 }
@@ -302,15 +302,19 @@ func (s *Session) GoAway() {
 	s.wakeCtl()
 }
 
-func (s *Session) removeStream(st *Stream) {
+// removeStream forgets st and reports whether it was still there: not if
+// removed before, never added (a refused stream), or taken by closeWith.
+func (s *Session) removeStream(st *Stream) bool {
 	s.mu.Lock()
-	if s.streams[st.id] == st {
-		delete(s.streams, st.id)
-		if st.peer {
-			s.peerStreams--
-		}
+	defer s.mu.Unlock()
+	if s.streams[st.id] != st {
+		return false
 	}
-	s.mu.Unlock()
+	delete(s.streams, st.id)
+	if st.peer {
+		s.peerStreams--
+	}
+	return true
 }
 
 // write sends one frame, already complete with its header. It may block;
@@ -607,9 +611,9 @@ func (s *Session) onStreamFrame(typ byte, flags uint16, id, length uint32) error
 		st.addSendWindow(length)
 	}
 	if flags&flagRST != 0 {
-		st.terminate(ErrReset, false)
+		st.apply(evPeerReset)
 	} else if flags&flagFIN != 0 {
-		st.remoteClose()
+		st.apply(evPeerFIN)
 	}
 	if opened {
 		// Handed on only now, with its first frame's data readable: the
@@ -650,7 +654,7 @@ func (s *Session) dispatch(st *Stream) {
 	s.mu.Lock()
 	if s.IsClosed() {
 		s.mu.Unlock()
-		return // closeWith terminates it
+		return // closeWith resets it
 	}
 	if h := s.handler; h != nil {
 		s.mu.Unlock()
@@ -663,7 +667,7 @@ func (s *Session) dispatch(st *Stream) {
 	default:
 		s.mu.Unlock()
 		// Backlog full: refuse it. Its data, if any, is dropped.
-		st.terminate(ErrReset, true)
+		st.apply(evReset)
 	}
 }
 

@@ -46,17 +46,15 @@ type Stream struct {
 	mu         sync.Mutex
 	q          []chunk // received, not yet read or written to the sink
 	sendWindow uint32
-	recvAvail  uint32 // what the peer may still send
-	recvWin    uint32 // current receive window size
-	consumed   uint32 // read since the last window update
-	lastGrant  int64  // when the last window update was sent, unix ns
-	localFin   bool
-	remoteFin  bool
-	writing    bool  // a data frame is being written (s.write)
-	finOwed    bool  // CloseWrite came while writing: the writer sends FIN
-	readClosed bool  // Close called: incoming data is discarded
-	err        error // reset or session end
-	removed    bool
+	recvAvail  uint32      // what the peer may still send
+	recvWin    uint32      // current receive window size
+	consumed   uint32      // read since the last window update
+	lastGrant  int64       // when the last window update was sent, unix ns
+	state      streamState // FIN, RST, session end: see streamState
+	readClosed bool        // Close called: incoming data is discarded (see streamState)
+	err        error       // why the stream is reset: set with stateReset
+	writing    bool        // a data frame is being written (s.write)
+	finOwed    bool        // CloseWrite came while writing: the writer sends FIN
 	rdl, wdl   time.Time
 	readCh     chan struct{}
 	writeCh    chan struct{}
@@ -158,7 +156,7 @@ func (st *Stream) wait(ch chan struct{}, deadline time.Time) error {
 	case <-timeout:
 		return os.ErrDeadlineExceeded
 	case <-st.s.done:
-		return nil // the caller finds st.err set
+		return nil // the caller finds the stream reset
 	}
 }
 
@@ -190,11 +188,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 		case st.readClosed:
 			st.mu.Unlock()
 			return 0, ErrStreamClosed
-		case st.err != nil:
+		case st.state == stateReset:
 			err := st.err
 			st.mu.Unlock()
 			return 0, err
-		case st.remoteFin:
+		case st.state.finRecv():
 			st.mu.Unlock()
 			return 0, io.EOF
 		case st.sink != nil:
@@ -257,11 +255,11 @@ func (st *Stream) send(b []byte) (int, error) {
 	for off < len(b) {
 		st.mu.Lock()
 		switch {
-		case st.err != nil:
+		case st.state == stateReset:
 			err := st.err
 			st.mu.Unlock()
 			return off - HeaderSize, err
-		case st.localFin:
+		case st.state.finSent():
 			st.mu.Unlock()
 			return off - HeaderSize, ErrStreamClosed
 		}
@@ -309,25 +307,13 @@ func (st *Stream) addSendWindow(n uint32) {
 // CloseWrite never waits for another goroutine's Write.
 func (st *Stream) CloseWrite() error {
 	st.mu.Lock()
-	if st.localFin || st.err != nil {
-		err := st.err
-		st.mu.Unlock()
+	e := st.transition(evCloseWrite)
+	err := st.err // a reset stream's CloseWrite fails with why
+	st.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	st.localFin = true
-	done := st.remoteFin
-	owed := st.writing
-	st.finOwed = owed
-	st.mu.Unlock()
-	notify(st.writeCh) // a Write waiting for window gives up
-	var err error
-	if !owed {
-		err = st.sendFIN()
-	}
-	if done {
-		st.finish()
-	}
-	return err
+	return st.run(e)
 }
 
 func (st *Stream) sendFIN() error {
@@ -341,21 +327,7 @@ func (st *Stream) sendFIN() error {
 // CloseTimeout is reset.
 func (st *Stream) Close() error {
 	err := st.CloseWrite()
-	st.mu.Lock()
-	if st.readClosed {
-		st.mu.Unlock()
-		return nil
-	}
-	st.readClosed = true
-	if !st.draining {
-		st.releaseQueue()
-	}
-	lingering := !st.remoteFin && st.err == nil
-	if lingering {
-		st.linger = time.AfterFunc(st.s.cfg.CloseTimeout, func() { st.Reset() })
-	}
-	st.mu.Unlock()
-	notify(st.readCh)
+	st.apply(evClose)
 	if err == ErrReset || err == ErrSessionClosed {
 		return nil
 	}
@@ -365,37 +337,8 @@ func (st *Stream) Close() error {
 // Reset aborts the stream both ways: the peer's reads and writes fail
 // with a reset.
 func (st *Stream) Reset() error {
-	st.terminate(ErrReset, true)
+	st.apply(evReset)
 	return nil
-}
-
-// terminate ends the stream with err (reset or session end), sending RST
-// if sendRST.
-func (st *Stream) terminate(err error, sendRST bool) {
-	st.mu.Lock()
-	if st.err != nil || (st.localFin && st.remoteFin && st.removed) {
-		st.mu.Unlock()
-		return
-	}
-	st.err = err
-	if st.sink != nil && !st.draining {
-		st.releaseQueue()
-	}
-	peerDone := st.takePeerDoneLocked()
-	// Without a sink, what was received stays readable until Close.
-	st.mu.Unlock()
-	peerDone()
-	notify(st.readCh)
-	notify(st.writeCh)
-	st.endSink(err)
-	if sendRST {
-		// The stream stays counted until the control writer has sent its
-		// RST (it removes it then): resets this side makes itself, however
-		// fast, are owed for streams that exist, never a backlog.
-		st.s.queueStreamCtl(st, 0, true)
-		return
-	}
-	st.remove()
 }
 
 func (st *Stream) releaseQueue() {
@@ -412,7 +355,7 @@ func (st *Stream) releaseQueue() {
 // the peer holds open can free a slot before the peer's next stream arrives.
 func (st *Stream) OnPeerDone(fn func()) {
 	st.mu.Lock()
-	if st.remoteFin || st.err != nil {
+	if st.state.peerDone() {
 		st.mu.Unlock()
 		fn()
 		return
@@ -421,62 +364,28 @@ func (st *Stream) OnPeerDone(fn func()) {
 	st.mu.Unlock()
 }
 
-// takePeerDoneLocked returns the OnPeerDone function to run, once; st.mu
-// held.
+// takePeerDoneLocked returns the OnPeerDone function to run, once, or nil;
+// st.mu held.
 func (st *Stream) takePeerDoneLocked() func() {
 	fn := st.peerDone
 	st.peerDone = nil
-	if fn == nil {
-		return func() {}
-	}
 	return fn
 }
 
-// remoteClose handles the peer's FIN.
-func (st *Stream) remoteClose() {
-	st.mu.Lock()
-	if st.remoteFin || st.err != nil {
-		st.mu.Unlock()
-		return
-	}
-	st.remoteFin = true
-	passOn := st.sink != nil && !st.draining && len(st.q) == 0 && !st.sinkEnd
-	done := st.localFin
-	peerDone := st.takePeerDoneLocked()
-	st.mu.Unlock()
-	peerDone()
-	notify(st.readCh)
-	if passOn {
-		st.finishSink()
-	}
-	if done {
-		st.finish()
-	}
-}
-
-// finish forgets a stream closed both ways.
-func (st *Stream) finish() {
-	st.mu.Lock()
-	if st.linger != nil {
-		st.linger.Stop()
-	}
-	st.mu.Unlock()
-	st.remove()
-}
-
+// remove takes the stream out of the session and gives back the window it
+// was granted beyond the initial one. A stream reset while closed is
+// removed twice (by evForget, and by its reset or the control writer): the
+// session's map says whether it still counted.
 func (st *Stream) remove() {
-	st.mu.Lock()
-	if st.removed {
-		st.mu.Unlock()
+	if !st.s.removeStream(st) {
 		return
 	}
-	st.removed = true
+	st.mu.Lock()
 	extra := int64(st.recvWin) - initialWindow
 	st.mu.Unlock()
 	if extra > 0 {
 		st.s.extra.Add(-extra)
 	}
-	st.s.removeStream(st)
 }
 
 // receive reads a data frame body of n bytes from the connection and hands
@@ -544,7 +453,7 @@ func (st *Stream) queueLocked(b []byte) {
 // they are copied if they have to wait.
 func (st *Stream) deliverCopy(b []byte) {
 	st.mu.Lock()
-	if st.readClosed || st.err != nil || st.sinkEnd {
+	if st.readClosed || st.state == stateReset || st.sinkEnd {
 		st.mu.Unlock()
 		st.consume(len(b))
 		return
@@ -575,7 +484,7 @@ func (st *Stream) deliverCopy(b []byte) {
 
 func (st *Stream) deliver(c chunk) {
 	st.mu.Lock()
-	if st.readClosed || st.err != nil || st.sinkEnd {
+	if st.readClosed || st.state == stateReset || st.sinkEnd {
 		st.mu.Unlock()
 		PutBuffer(c.buf)
 		st.consume(c.end)
@@ -624,7 +533,8 @@ func (st *Stream) Push(sink Sink, done func(error)) {
 		return
 	}
 	st.sink, st.sinkDone = sink, done
-	if err := st.err; err != nil {
+	if st.state == stateReset {
+		err := st.err
 		st.mu.Unlock()
 		st.endSink(err)
 		return
@@ -633,7 +543,7 @@ func (st *Stream) Push(sink Sink, done func(error)) {
 	// meanwhile the receive loop queues (draining is set).
 	st.draining = true
 	for {
-		if st.err != nil || st.sinkEnd {
+		if st.state == stateReset || st.sinkEnd {
 			st.releaseQueue()
 			st.draining = false
 			st.mu.Unlock()
@@ -642,7 +552,7 @@ func (st *Stream) Push(sink Sink, done func(error)) {
 		if len(st.q) == 0 {
 			st.q = nil
 			st.draining = false
-			fin := st.remoteFin
+			fin := st.state.finRecv()
 			st.mu.Unlock()
 			if fin {
 				st.finishSink()
@@ -679,7 +589,7 @@ func (st *Stream) Push(sink Sink, done func(error)) {
 func (st *Stream) drain() {
 	for {
 		st.mu.Lock()
-		if st.err != nil || st.sinkEnd {
+		if st.state == stateReset || st.sinkEnd {
 			st.releaseQueue()
 			st.draining = false
 			st.mu.Unlock()
@@ -688,7 +598,7 @@ func (st *Stream) drain() {
 		if len(st.q) == 0 {
 			st.q = nil
 			st.draining = false
-			fin := st.remoteFin && !st.sinkEnd
+			fin := st.state.finRecv() && !st.sinkEnd
 			st.mu.Unlock()
 			if fin {
 				st.finishSink()
@@ -749,7 +659,7 @@ func (st *Stream) consume(n int) {
 	}
 	st.mu.Lock()
 	st.consumed += uint32(n)
-	if st.consumed < st.recvWin/2 || st.err != nil || st.remoteFin {
+	if st.consumed < st.recvWin/2 || st.state.peerDone() {
 		st.mu.Unlock()
 		return
 	}
