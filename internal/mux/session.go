@@ -85,13 +85,17 @@ type Session struct {
 	// only the latest ping answer, and at most ctlSlack entries beyond the
 	// streams open; past that the peer is not reading and the session ends.
 	ctlMu      sync.Mutex
-	ctlStreams []*Stream // streams with a window update or RST pending
-	ctlPing    bool      // our ping, ctlPingID
+	ctlStreams []*Stream  // streams with a window update or RST pending
+	ctlFrames  []ctlFrame // takeCtl's buffer, under wmu
+	ctlPing    bool       // our ping, ctlPingID
 	ctlPingID  uint32
 	ctlPong    bool // answer to the peer's latest ping, ctlPongID
 	ctlPongID  uint32
 	ctlGoAway  bool
 	ctlWake    chan struct{}
+	// ctlPending is set while any of the above waits to be written, so
+	// that a data write sends it first without taking ctlMu for nothing.
+	ctlPending atomic.Bool
 
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
@@ -298,6 +302,7 @@ func (s *Session) SetHandler(h func(*Stream)) {
 func (s *Session) GoAway() {
 	s.ctlMu.Lock()
 	s.ctlGoAway = true
+	s.ctlPending.Store(true)
 	s.ctlMu.Unlock()
 	s.wakeCtl()
 }
@@ -319,15 +324,24 @@ func (s *Session) removeStream(st *Stream) bool {
 
 // write sends one frame, already complete with its header. It may block;
 // it must never be called from the receive loop.
+//
+// Control frames queued before it go out first, in the same hold of wmu: a
+// stream reset before another is opened has its RST on the wire before
+// that stream's SYN, so the peer never counts streams this side has let go
+// of (and a window update or a ping's answer does not wait behind data).
 func (s *Session) write(st *Stream, frame []byte) error {
 	s.wmu.Lock()
-	if st != nil {
-		if f := st.openFlagsLocked(); f != 0 {
-			binary.BigEndian.PutUint16(frame[2:4], binary.BigEndian.Uint16(frame[2:4])|f)
+	reset, err := s.flushCtlLocked()
+	if err == nil {
+		if st != nil {
+			if f := st.openFlagsLocked(); f != 0 {
+				binary.BigEndian.PutUint16(frame[2:4], binary.BigEndian.Uint16(frame[2:4])|f)
+			}
 		}
+		_, err = s.conn.Write(frame)
 	}
-	_, err := s.conn.Write(frame)
 	s.wmu.Unlock()
+	forget(reset)
 	if err != nil {
 		s.closeWith(fmt.Errorf("mux: write: %w", err))
 		return s.closeErr
@@ -360,6 +374,7 @@ func (s *Session) queueStreamCtl(st *Stream, delta uint32, rst bool) {
 			return
 		}
 		st.ctlQueued = true
+		s.ctlPending.Store(true)
 		s.ctlStreams = append(s.ctlStreams, st)
 	}
 	s.ctlMu.Unlock()
@@ -368,84 +383,99 @@ func (s *Session) queueStreamCtl(st *Stream, delta uint32, rst bool) {
 
 var zeroHeader [HeaderSize]byte
 
+// ctlLoop writes control frames as they are queued, when no data write
+// takes them along first.
 func (s *Session) ctlLoop() {
-	var (
-		list   []*Stream
-		frames []ctlFrame
-	)
 	for {
 		select {
 		case <-s.ctlWake:
 		case <-s.done:
 			return
 		}
-		frames = frames[:0]
-		s.ctlMu.Lock()
-		if s.ctlPong {
-			frames = append(frames, ctlFrame{typ: typePing, flags: flagACK, length: s.ctlPongID})
-			s.ctlPong = false
-		}
-		if s.ctlPing {
-			frames = append(frames, ctlFrame{typ: typePing, flags: flagSYN, length: s.ctlPingID})
-			s.ctlPing = false
-		}
-		list, s.ctlStreams = s.ctlStreams, list[:0]
-		for _, st := range list {
-			f := ctlFrame{st: st, typ: typeWindowUpdate, id: st.id, length: st.ctlDelta}
-			if st.ctlRST {
-				f.flags, f.length = flagRST, 0
-			}
-			st.ctlQueued, st.ctlRST, st.ctlDelta = false, false, 0
-			frames = append(frames, f)
-		}
-		if s.ctlGoAway {
-			frames = append(frames, ctlFrame{typ: typeGoAway})
-			s.ctlGoAway = false
-		}
-		s.ctlMu.Unlock()
-		clear(list)
-		if len(frames) == 0 {
-			continue
-		}
 		s.wmu.Lock()
-		b := s.wbuf[:0]
-		for _, f := range frames {
-			flags := f.flags
-			if f.st != nil {
-				if f.flags&flagRST != 0 && f.st.synPending {
-					continue // the peer never heard of it
-				}
-				flags |= f.st.openFlagsLocked()
-			}
-			b = append(b, zeroHeader[:]...)
-			putHeader(b[len(b)-HeaderSize:], f.typ, flags, f.id, f.length)
-		}
-		// Taken off the wire queue under wmu: a stream reset here is
-		// forgotten once its RST is in b (or was never owed).
-		var reset []*Stream
-		for _, f := range frames {
-			if f.st != nil && f.flags&flagRST != 0 {
-				reset = append(reset, f.st)
-			}
-		}
-		var err error
-		if len(b) > 0 {
-			_, err = s.conn.Write(b)
-		}
-		if cap(b) <= 64<<10 {
-			s.wbuf = b
-		} else {
-			s.wbuf = nil
-		}
+		reset, err := s.flushCtlLocked()
 		s.wmu.Unlock()
-		clear(frames)
+		forget(reset)
 		if err != nil {
 			s.closeWith(fmt.Errorf("mux: write: %w", err))
 			return
 		}
-		for _, st := range reset {
-			st.remove()
+	}
+}
+
+// flushCtlLocked writes every queued control frame, with s.wmu held. It
+// returns the streams whose RST it wrote (or that were never announced),
+// for the caller to forget once it lets go of wmu.
+func (s *Session) flushCtlLocked() (reset []*Stream, err error) {
+	if !s.ctlPending.Load() {
+		return nil, nil
+	}
+	frames := s.takeCtl()
+	b := s.wbuf[:0]
+	for _, f := range frames {
+		flags := f.flags
+		if f.st != nil {
+			if f.flags&flagRST != 0 {
+				reset = append(reset, f.st)
+				if f.st.synPending {
+					continue // the peer never heard of it
+				}
+			}
+			flags |= f.st.openFlagsLocked()
 		}
+		b = append(b, zeroHeader[:]...)
+		putHeader(b[len(b)-HeaderSize:], f.typ, flags, f.id, f.length)
+	}
+	clear(frames) // hold no stream longer than needed
+	if len(b) > 0 {
+		_, err = s.conn.Write(b)
+	}
+	if cap(b) <= 64<<10 {
+		s.wbuf = b
+	} else {
+		s.wbuf = nil
+	}
+	return reset, err
+}
+
+// takeCtl takes the queued control frames: the ping's answer first, then
+// our ping, window updates and resets, and a go away last.
+func (s *Session) takeCtl() []ctlFrame {
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	s.ctlPending.Store(false)
+	frames := s.ctlFrames[:0]
+	if s.ctlPong {
+		frames = append(frames, ctlFrame{typ: typePing, flags: flagACK, length: s.ctlPongID})
+		s.ctlPong = false
+	}
+	if s.ctlPing {
+		frames = append(frames, ctlFrame{typ: typePing, flags: flagSYN, length: s.ctlPingID})
+		s.ctlPing = false
+	}
+	for _, st := range s.ctlStreams {
+		f := ctlFrame{st: st, typ: typeWindowUpdate, id: st.id, length: st.ctlDelta}
+		if st.ctlRST {
+			f.flags, f.length = flagRST, 0
+		}
+		st.ctlQueued, st.ctlRST, st.ctlDelta = false, false, 0
+		frames = append(frames, f)
+	}
+	clear(s.ctlStreams)
+	s.ctlStreams = s.ctlStreams[:0]
+	if s.ctlGoAway {
+		frames = append(frames, ctlFrame{typ: typeGoAway})
+		s.ctlGoAway = false
+	}
+	s.ctlFrames = frames
+	return frames
+}
+
+// forget removes streams whose RST is written: from then on they no
+// longer count as open.
+func forget(reset []*Stream) {
+	for _, st := range reset {
+		st.remove()
 	}
 }
 
@@ -483,6 +513,7 @@ func (s *Session) ping(timeout time.Duration, maxWaits int) bool {
 	s.pingSent.Store(time.Now().UnixNano())
 	s.ctlMu.Lock()
 	s.ctlPing, s.ctlPingID = true, id
+	s.ctlPending.Store(true)
 	s.ctlMu.Unlock()
 	s.wakeCtl()
 	timer := time.NewTimer(timeout)
@@ -514,6 +545,7 @@ func (s *Session) onPing(flags uint16, opaque uint32) {
 		// reading makes nothing pile up.
 		s.ctlMu.Lock()
 		s.ctlPong, s.ctlPongID = true, opaque
+		s.ctlPending.Store(true)
 		s.ctlMu.Unlock()
 		s.wakeCtl()
 		return
