@@ -12,7 +12,7 @@ import (
 // and Set then Remove of new owners must give back the content exactly,
 // whichever of two owners goes first.
 func FuzzParseBlocks(f *testing.F) {
-	names, _ := filepath.Glob(filepath.Join("testdata", "*.hosts"))
+	names, _ := filepath.Glob(filepath.Join(fixtures, "*.hosts"))
 	for _, n := range names {
 		b, err := os.ReadFile(n)
 		if err != nil {

@@ -137,7 +137,7 @@ var testFileSystems = []struct {
 
 func fixtureNames(t *testing.T) []string {
 	t.Helper()
-	names, err := filepath.Glob(filepath.Join("testdata", "*.hosts"))
+	names, err := filepath.Glob(filepath.Join(fixtures, "*.hosts"))
 	if err != nil || len(names) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
@@ -149,7 +149,7 @@ func fixtureNames(t *testing.T) []string {
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join(fixtures, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,3 +304,6 @@ func stat(t testing.TB, path string) fs.FileInfo {
 	}
 	return fi
 }
+
+// fixtures holds the hosts files tests start from (testdata/README.md).
+const fixtures = "../testdata/hosts"

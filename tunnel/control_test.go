@@ -18,11 +18,9 @@ import (
 // would.
 func scriptedGateway(t *testing.T, then func(control *mux.Stream)) (addr, fingerprint string) {
 	t.Helper()
-	certPEM, keyPEM, err := GenerateCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	// The shared test certificate (testdata/README.md); this package's own
+	// tests cannot import fwdtest, which imports it.
+	cert, err := tls.LoadX509KeyPair("../testdata/certs/gateway.pem", "../testdata/certs/gateway.key")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,11 +43,10 @@ func newGateway(t *testing.T, limits tunnel.Limits) *gatewayFixture {
 		}},
 		Limits: limits,
 	}
-	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	cert, err := fwdtest.Certificate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
 	f.fingerprint = tunnel.Fingerprint(cert.Certificate[0])
 	f.gw = &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert),
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {

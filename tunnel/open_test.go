@@ -3,7 +3,6 @@ package tunnel_test
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -69,11 +68,10 @@ func newForwarder(t testing.TB, target string) *forwarder {
 		}},
 		Limits: tunnel.DefaultLimits(),
 	}
-	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	cert, err := fwdtest.Certificate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
 	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert)}
 	gln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

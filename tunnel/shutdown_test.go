@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
@@ -155,11 +156,10 @@ func TestShutdownRefusesStreamsWithStatus(t *testing.T) {
 }
 
 func TestDialRefusesNonFwdServer(t *testing.T) {
-	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	cert, err := fwdtest.Certificate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		t.Fatal(err)

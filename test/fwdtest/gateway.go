@@ -19,7 +19,8 @@ import (
 )
 
 // Gateway is a gateway serving in-process on a loopback port, over real TLS
-// with a self-signed certificate of its own.
+// with the shared test certificate (Certificate: clients may pin its
+// fingerprint or trust the test CA, CAPool).
 type Gateway struct {
 	Addr        string // host:port it listens on
 	Fingerprint string // its certificate's, to pin
@@ -75,13 +76,9 @@ func StartGateway(cat catalog.Catalog, log *slog.Logger, opts ...Option) (*Gatew
 	for _, o := range opts {
 		o(cfg)
 	}
-	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	cert, err := Certificate()
 	if err != nil {
 		return nil, err
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("fwdtest: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

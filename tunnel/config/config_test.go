@@ -247,15 +247,15 @@ func TestParseGood(t *testing.T) {
 }
 
 func TestLoadExample(t *testing.T) {
-	c, err := Load(filepath.Join("testdata", "gateway.yaml"))
+	c, err := Load(filepath.Join(fixtures, "gateway.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkInvariants(t, c)
 	want := &Config{
-		Path:   filepath.Join("testdata", "gateway.yaml"),
+		Path:   filepath.Join(fixtures, "gateway.yaml"),
 		Listen: "127.0.0.1:7443",
-		TLS:    TLS{Cert: filepath.Join("testdata", "gateway.crt"), Key: filepath.Join("testdata", "gateway.key")},
+		TLS:    TLS{Cert: filepath.Join(fixtures, "gateway.crt"), Key: filepath.Join(fixtures, "gateway.key")},
 		GatewayConfig: tunnel.GatewayConfig{
 			HostnameSuffixes: []string{"svc.cluster.local"},
 			Tokens:           []tunnel.Token{{Name: "alice", SHA256: mustSum(t, testHash), Projects: []string{"shop"}}},
@@ -282,7 +282,7 @@ func TestLoadExample(t *testing.T) {
 }
 
 func TestLoadFull(t *testing.T) {
-	c, err := Load(filepath.Join("testdata", "full.yaml"))
+	c, err := Load(filepath.Join(fixtures, "full.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestLoadFull(t *testing.T) {
 	if c.Listen != "0.0.0.0:8443" {
 		t.Errorf("Listen %q", c.Listen)
 	}
-	if want := (TLS{Cert: filepath.Join("testdata", "certs", "gateway.crt"), Key: "/etc/fwd/gateway.key"}); c.TLS != want {
+	if want := (TLS{Cert: filepath.Join(fixtures, "certs", "gateway.crt"), Key: "/etc/fwd/gateway.key"}); c.TLS != want {
 		t.Errorf("TLS %+v, want %+v", c.TLS, want)
 	}
 	want := tunnel.Limits{MaxSessions: 64, MaxStreamsPerSession: 256, DialTimeout: 2 * time.Second,
@@ -332,11 +332,11 @@ func TestLoadFull(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	_, err := Load(filepath.Join("testdata", "bad-port.yaml"))
-	if want := filepath.Join("testdata", "bad-port.yaml") + ":11:19: port 70000 out of range: use 1-65535"; err == nil || err.Error() != want {
+	_, err := Load(filepath.Join(fixtures, "bad-port.yaml"))
+	if want := filepath.Join(fixtures, "bad-port.yaml") + ":11:19: port 70000 out of range: use 1-65535"; err == nil || err.Error() != want {
 		t.Errorf("Load bad-port.yaml: %v\nwant %s", err, want)
 	}
-	_, err = Load(filepath.Join("testdata", "missing.yaml"))
+	_, err = Load(filepath.Join(fixtures, "missing.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load missing.yaml: %v, want fs.ErrNotExist", err)
 	}
@@ -457,7 +457,7 @@ func checkInvariants(t *testing.T, c *Config) {
 }
 
 func TestLoadTestdata(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,3 +513,6 @@ func TestDefaultLimits(t *testing.T) {
 		t.Errorf("DefaultLimits: MaxHandshakes %d, MaxHandshakesPerSource %d; want 512 and 32", l.MaxHandshakes, l.MaxHandshakesPerSource)
 	}
 }
+
+// fixtures holds the config files tests load (testdata/README.md).
+const fixtures = "../../testdata/config"

@@ -13,7 +13,7 @@ import (
 // naming the file and a line (and a column, if any, inside that line), and
 // that every config it accepts keeps the promises of an accepted config.
 func FuzzParse(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
 	if err != nil {
 		f.Fatal(err)
 	}
