@@ -128,9 +128,11 @@ func gatewayCertificate(cfg *config.Config, log *slog.Logger) (tls.Certificate, 
 	return cert, nil
 }
 
+// announceGateway tells scripts and people that the gateway serves: its
+// tunnel.Announcement as one JSON line, or a few lines of text.
 func announceGateway(w io.Writer, jsonOut bool, addr, fingerprint string, cfg *config.Config) error {
 	if jsonOut {
-		return writeJSONLine(w, map[string]any{"listen": addr, "fingerprint": fingerprint, "projects": cfg.Catalog.ProjectNames()})
+		return writeJSONLine(w, tunnel.Announcement{Fingerprint: fingerprint, Listen: addr, Projects: cfg.Catalog.ProjectNames()})
 	}
 	_, err := fmt.Fprintf(w, "fwd gateway listening on %s\nfingerprint %s\nprojects: %s\nclients: FWD_GATEWAY=%s FWD_FINGERPRINT=%s FWD_TOKEN=... fwd all --project NAME\n",
 		addr, fingerprint, strings.Join(cfg.Catalog.ProjectNames(), ", "), addr, fingerprint)

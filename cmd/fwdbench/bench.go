@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/fwd-dev/fwd/internal/bench"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // Peer names, in table order. direct is the reference every ratio is to.
@@ -48,6 +48,10 @@ type benchRun struct {
 }
 
 func (b *benchRun) onClose(f func()) { b.stops = append(b.stops, f) }
+
+// stopAtClose stops p when the run, or the phase, closes. That it had to be
+// killed is of no consequence by then.
+func (b *benchRun) stopAtClose(p *fwdtest.Process) { b.onClose(func() { p.Stop() }) }
 
 // close stops every process and server the run started, newest first.
 func (b *benchRun) close() {
@@ -142,13 +146,13 @@ func (b *benchRun) setupFwd(ctx context.Context, o options) error {
 		return fmt.Errorf("fwd gateway: %w", err)
 	}
 	b.gw = gw
-	b.onClose(gw.stop)
+	b.stopAtClose(gw.Process)
 	cli, err := tool.startClient("fwd-client", gw.listen, gw.fingerprint, nil)
 	if err != nil {
 		return fmt.Errorf("fwd client: %w", err)
 	}
-	b.onClose(cli.stop)
-	if lim, err := openFilesLimit(cli.pid()); err == nil {
+	b.stopAtClose(cli.Process)
+	if lim, err := openFilesLimit(cli.Pid()); err == nil {
 		b.res.Env["fwd_open_files_limit"] = lim
 	}
 	b.progress("fwd: gateway %s, forward %s", gw.listen, cli.addr)
@@ -157,22 +161,22 @@ func (b *benchRun) setupFwd(ctx context.Context, o options) error {
 }
 
 func (b *benchRun) setupSSH(ctx context.Context) error {
-	ssh, reason := findSSH()
-	if reason != "" {
-		return errors.New(reason)
+	ssh, err := findSSH()
+	if err != nil {
+		return err
 	}
 	t, err := startSSHD(ctx, ssh, b.tmp, b.target.Addr())
 	if err != nil {
 		return err
 	}
 	b.ssh = t
-	b.onClose(t.sshd.stop)
-	local, p, err := t.forward(ctx, "ssh", t.addr, b.target.Addr())
+	b.onClose(func() { t.sshd.Close() })
+	local, p, err := t.forward(ctx, "ssh", t.sshd, t.sshd.Addr, b.target.Addr())
 	if err != nil {
 		return err
 	}
-	b.onClose(p.stop)
-	b.progress("ssh -L: sshd %s, forward %s", t.addr, local)
+	b.stopAtClose(p)
+	b.progress("ssh -L: sshd %s, forward %s", t.sshd.Addr, local)
 	b.peers = append(b.peers, peer{name: peerSSH, addr: local})
 	return nil
 }
@@ -189,7 +193,7 @@ func (b *benchRun) setupExtra(ctx context.Context, x extraPeer) error {
 	addr, procs, err := x.start(ctx, dir, bins, b.target.Addr())
 	b.onClose(func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // errNotInstalled marks an optional peer whose binaries are not on PATH.
@@ -20,7 +22,7 @@ var errNotInstalled = errors.New("not installed")
 type extraPeer struct {
 	name  string
 	bins  []string
-	start func(ctx context.Context, dir string, bins []string, target string) (addr string, procs []*proc, err error)
+	start func(ctx context.Context, dir string, bins []string, target string) (addr string, procs []*fwdtest.Process, err error)
 }
 
 var extraPeers = []extraPeer{
@@ -43,26 +45,26 @@ func lookPaths(names []string) ([]string, error) {
 
 // startChisel runs a chisel server and a client forwarding a local port to
 // target through it (chisel client SERVER LOCAL:REMOTE).
-func startChisel(ctx context.Context, dir string, bins []string, target string) (string, []*proc, error) {
-	srvPort, err := freePort()
+func startChisel(ctx context.Context, dir string, bins []string, target string) (string, []*fwdtest.Process, error) {
+	srvPort, err := fwdtest.FreePort("tcp")
 	if err != nil {
 		return "", nil, err
 	}
-	srv, _, err := startProc("chisel server", filepath.Join(dir, "chisel-server.log"), nil, false, 0,
+	srv, err := startProc("chisel server", filepath.Join(dir, "chisel-server.log"), nil, false,
 		bins[0], "server", "--host", "127.0.0.1", "--port", strconv.Itoa(srvPort))
 	if err != nil {
 		return "", nil, err
 	}
-	procs := []*proc{srv}
+	procs := []*fwdtest.Process{srv}
 	if err := waitAccepting(ctx, srv, net.JoinHostPort("127.0.0.1", strconv.Itoa(srvPort))); err != nil {
 		return "", procs, err
 	}
-	localPort, err := freePort()
+	localPort, err := fwdtest.FreePort("tcp")
 	if err != nil {
 		return "", procs, err
 	}
 	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(localPort))
-	cli, _, err := startProc("chisel client", filepath.Join(dir, "chisel-client.log"), nil, false, 0,
+	cli, err := startProc("chisel client", filepath.Join(dir, "chisel-client.log"), nil, false,
 		bins[0], "client", "http://127.0.0.1:"+strconv.Itoa(srvPort), local+":"+target)
 	if err != nil {
 		return "", procs, err
@@ -73,16 +75,16 @@ func startChisel(ctx context.Context, dir string, bins []string, target string) 
 
 // startFrp runs frps and an frpc that exposes target as a TCP proxy on a
 // loopback port of frps: the path is client -> frps -> frpc -> target.
-func startFrp(ctx context.Context, dir string, bins []string, target string) (string, []*proc, error) {
+func startFrp(ctx context.Context, dir string, bins []string, target string) (string, []*fwdtest.Process, error) {
 	host, tport, err := net.SplitHostPort(target)
 	if err != nil {
 		return "", nil, err
 	}
-	bindPort, err := freePort()
+	bindPort, err := fwdtest.FreePort("tcp")
 	if err != nil {
 		return "", nil, err
 	}
-	remotePort, err := freePort()
+	remotePort, err := fwdtest.FreePort("tcp")
 	if err != nil {
 		return "", nil, err
 	}
@@ -95,15 +97,15 @@ func startFrp(ctx context.Context, dir string, bins []string, target string) (st
 		bindPort, host, tport, remotePort), 0o600); err != nil {
 		return "", nil, err
 	}
-	srv, _, err := startProc("frps", filepath.Join(dir, "frps.log"), nil, false, 0, bins[0], "-c", frps)
+	srv, err := startProc("frps", filepath.Join(dir, "frps.log"), nil, false, bins[0], "-c", frps)
 	if err != nil {
 		return "", nil, err
 	}
-	procs := []*proc{srv}
+	procs := []*fwdtest.Process{srv}
 	if err := waitAccepting(ctx, srv, net.JoinHostPort("127.0.0.1", strconv.Itoa(bindPort))); err != nil {
 		return "", procs, err
 	}
-	cli, _, err := startProc("frpc", filepath.Join(dir, "frpc.log"), nil, false, 0, bins[1], "-c", frpc)
+	cli, err := startProc("frpc", filepath.Join(dir, "frpc.log"), nil, false, bins[1], "-c", frpc)
 	if err != nil {
 		return "", procs, err
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 const (
@@ -100,7 +102,7 @@ limits:
 
 // gateway is a running fwd gateway.
 type gateway struct {
-	*proc
+	*fwdtest.Process
 	listen      string
 	fingerprint string
 }
@@ -122,25 +124,22 @@ func (t *fwdTool) startGatewayAt(pl place, name, target string, maxStreams int, 
 	if err := os.WriteFile(cfg, []byte(t.gatewayConfig(pl.host, target, maxStreams)), 0o600); err != nil {
 		return nil, err
 	}
-	bin, args := pl.command(t.bin, "gateway", "--config", cfg, "--output", "json")
-	p, line, err := startProc(name, filepath.Join(dir, "gateway.log"), env, true, readyWait, bin, args...)
+	argv := pl.command(t.bin, "gateway", "--config", cfg, "--output", "json")
+	p, line, err := startReady(name, filepath.Join(dir, "gateway.log"), env, argv...)
 	if err != nil {
 		return nil, err
 	}
-	var ann struct {
-		Listen      string `json:"listen"`
-		Fingerprint string `json:"fingerprint"`
+	ann, err := fwdtest.ParseAnnouncement(line)
+	if err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := json.Unmarshal([]byte(line), &ann); err != nil || ann.Listen == "" || ann.Fingerprint == "" {
-		p.stop()
-		return nil, fmt.Errorf("%s: first line %q is not {listen, fingerprint}: %v", name, line, err)
-	}
-	return &gateway{proc: p, listen: ann.Listen, fingerprint: ann.Fingerprint}, nil
+	return &gateway{Process: p, listen: ann.Listen, fingerprint: ann.Fingerprint}, nil
 }
 
 // client is a running fwd client and the local address of the forward.
 type client struct {
-	*proc
+	*fwdtest.Process
 	addr string
 }
 
@@ -154,17 +153,17 @@ func (t *fwdTool) startClient(name, gatewayAddr, fingerprint string, env []strin
 // listens on pl's loopback.
 func (t *fwdTool) startClientAt(pl place, name, gatewayAddr, fingerprint string, env []string) (*client, error) {
 	env = append([]string{"FWD_GATEWAY=" + gatewayAddr, "FWD_TOKEN=" + t.token, "FWD_FINGERPRINT=" + fingerprint}, env...)
-	bin, args := pl.command(t.bin, "all", "--project", benchProject, "--skipHostnames", "--output", "json")
-	p, line, err := startProc(name, filepath.Join(t.tmp, name+".log"), env, true, readyWait, bin, args...)
+	argv := pl.command(t.bin, "all", "--project", benchProject, "--skipHostnames", "--output", "json")
+	p, line, err := startReady(name, filepath.Join(t.tmp, name+".log"), env, argv...)
 	if err != nil {
 		return nil, err
 	}
 	addr, err := forwardAddr(line)
 	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("%s: %w%s", name, err, p.logTail())
+		p.Stop()
+		return nil, fmt.Errorf("%s: %w; its log:\n%s", name, err, p.LogTail())
 	}
-	return &client{proc: p, addr: addr}, nil
+	return &client{Process: p, addr: addr}, nil
 }
 
 // forwardAddr finds the bench forward in fwd's JSON results line.

@@ -180,16 +180,16 @@ func (b *benchRun) delayLinkPhase(ctx context.Context, link *bench.Link) {
 }
 
 func (b *benchRun) sshOverLink(ctx context.Context, a, bp place, target string) (string, error) {
-	sshd, sshdAddr, err := b.ssh.serve(ctx, bp, "sshd-link", target)
+	sshd, err := b.ssh.serve(ctx, bp, "ssh-link", target)
 	if err != nil {
 		return "", err
 	}
-	b.onClose(sshd.stop)
-	addr, cli, err := b.ssh.forwardAt(ctx, a, "ssh-link", sshdAddr, target)
+	b.onClose(func() { sshd.Close() })
+	addr, cli, err := b.ssh.forwardAt(ctx, a, "ssh-link", sshd, sshd.Addr, target)
 	if err != nil {
 		return "", err
 	}
-	b.onClose(cli.stop)
+	b.stopAtClose(cli)
 	return addr, nil
 }
 
@@ -198,12 +198,12 @@ func (b *benchRun) fwdOverLink(bp, a place, target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b.onClose(gw.stop)
+	b.stopAtClose(gw.Process)
 	cli, err := b.fwd.startClientAt(a, "fwd-client-link", gw.listen, gw.fingerprint, nil)
 	if err != nil {
 		return "", err
 	}
-	b.onClose(cli.stop)
+	b.stopAtClose(cli.Process)
 	return cli.addr, nil
 }
 
@@ -246,12 +246,12 @@ func (b *benchRun) delayRelayPhase(ctx context.Context) {
 	}
 	add(peerDirect, b.target.Addr(), func(relay string) (string, error) { return relay, nil })
 	if b.ssh != nil {
-		add(peerSSH, b.ssh.addr, func(relay string) (string, error) {
-			addr, p, err := b.ssh.forward(ctx, "ssh-delayed", relay, b.target.Addr())
+		add(peerSSH, b.ssh.sshd.Addr, func(relay string) (string, error) {
+			addr, p, err := b.ssh.forward(ctx, "ssh-delayed", b.ssh.sshd, relay, b.target.Addr())
 			if err != nil {
 				return "", err
 			}
-			b.onClose(p.stop)
+			b.stopAtClose(p)
 			return addr, nil
 		})
 	}
@@ -260,7 +260,7 @@ func (b *benchRun) delayRelayPhase(ctx context.Context) {
 		if err != nil {
 			return "", err
 		}
-		b.onClose(cli.stop)
+		b.stopAtClose(cli.Process)
 		return cli.addr, nil
 	})
 	if len(peers) > 0 && peers[0].name == peerDirect {

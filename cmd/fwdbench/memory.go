@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/bench"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // Memory measurement names; peers are the two fwd processes.
@@ -61,11 +62,11 @@ func (b *benchRun) startTargetProcess() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("target process: %w", err)
 	}
-	p, addr, err := startProc("target", filepath.Join(b.tmp, "target.log"), nil, true, readyWait, exe, serveTargetArg)
+	p, addr, err := startReady("target", filepath.Join(b.tmp, "target.log"), nil, exe, serveTargetArg)
 	if err != nil {
 		return "", err
 	}
-	b.onClose(p.stop)
+	b.stopAtClose(p)
 	return addr, nil
 }
 
@@ -79,16 +80,16 @@ func (b *benchRun) memoryRound(ctx context.Context, round int, target string) er
 	if err != nil {
 		return err
 	}
-	b.onClose(gw.stop)
+	b.stopAtClose(gw.Process)
 	cli, err := b.fwd.startClient("fwd-client-"+name, gw.listen, gw.fingerprint, trace)
 	if err != nil {
 		return err
 	}
-	b.onClose(cli.stop)
+	b.stopAtClose(cli.Process)
 	procs := []struct {
 		peer string
-		p    *proc
-	}{{peerClient, cli.proc}, {peerGateway, gw.proc}}
+		p    *fwdtest.Process
+	}{{peerClient, cli.Process}, {peerGateway, gw.Process}}
 
 	// One connection first, so the session and its first stream exist
 	// before the baseline, as they would in use.
@@ -100,7 +101,7 @@ func (b *benchRun) memoryRound(ctx context.Context, round int, target string) er
 	sleepCtx(ctx.Done(), 500*time.Millisecond)
 	before := make([]int64, len(procs))
 	for i, pr := range procs {
-		if before[i], err = rssBytes(pr.p.pid()); err != nil {
+		if before[i], err = rssBytes(pr.p.Pid()); err != nil {
 			return err
 		}
 	}
@@ -115,7 +116,7 @@ func (b *benchRun) memoryRound(ctx context.Context, round int, target string) er
 	// Let the processes settle: goroutines parked, buffers allocated.
 	sleepCtx(ctx.Done(), time.Second)
 	for i, pr := range procs {
-		rss, err := rssBytes(pr.p.pid())
+		rss, err := rssBytes(pr.p.Pid())
 		if err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func (b *benchRun) memoryRound(ctx context.Context, round int, target string) er
 	}
 	sleepCtx(ctx.Done(), time.Second)
 	for _, pr := range procs {
-		if rss, err := rssBytes(pr.p.pid()); err == nil {
+		if rss, err := rssBytes(pr.p.Pid()); err == nil {
 			b.res.add(memRSSAfter, pr.peer, round, mib(rss), "MiB")
 		}
 	}
@@ -144,16 +145,16 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // forced from outside, so the last collection logged is taken, with the
 // number of connections open when it ran: (live heap then - live heap of
 // the last collection before the first connection) / connections then.
-func (b *benchRun) heapPerConn(peer string, p *proc, round int, ready []time.Time) {
-	gcs := readGCTrace(p.logPath)
+func (b *benchRun) heapPerConn(peer string, p *fwdtest.Process, round int, ready []time.Time) {
+	gcs := readGCTrace(p.LogPath())
 	if len(gcs) == 0 || len(ready) == 0 {
 		return
 	}
 	last := gcs[len(gcs)-1]
-	open := sort.Search(len(ready), func(i int) bool { return ready[i].After(p.started.Add(last.at)) })
+	open := sort.Search(len(ready), func(i int) bool { return ready[i].After(p.Started().Add(last.at)) })
 	var base gcStats
 	for _, gc := range gcs {
-		if p.started.Add(gc.at).Before(ready[0]) {
+		if p.Started().Add(gc.at).Before(ready[0]) {
 			base = gc
 		}
 	}

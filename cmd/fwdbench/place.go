@@ -1,8 +1,6 @@
 package main
 
 import (
-	"net"
-
 	"github.com/fwd-dev/fwd/internal/bench"
 )
 
@@ -12,33 +10,24 @@ type place struct {
 	ns   string         // network namespace for ip netns exec; "" is ours
 	host string         // the address servers listen on there
 	dial bench.DialFunc // connects from there
-	// listen listens there; freePort uses it.
-	listen func(addr string) (net.Listener, error)
 }
 
 // hostPlace is the benchmark's own namespace, on loopback.
-var hostPlace = place{
-	host:   "127.0.0.1",
-	dial:   bench.Dial,
-	listen: func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
-}
+var hostPlace = place{host: "127.0.0.1", dial: bench.Dial}
 
 // linkPlace is side s of link l; servers there listen on host.
 func linkPlace(l *bench.Link, s bench.Side, host string) place {
-	return place{
-		ns:     l.Namespace(s),
-		host:   host,
-		dial:   l.Dialer(s),
-		listen: func(addr string) (net.Listener, error) { return l.Listen(s, addr) },
-	}
+	return place{ns: l.Namespace(s), host: host, dial: l.Dialer(s)}
 }
 
-// command returns bin and args to run inside the place's namespace.
-func (pl place) command(bin string, args ...string) (string, []string) {
+// command returns the argv that runs bin with args inside the place's
+// namespace.
+func (pl place) command(bin string, args ...string) []string {
+	argv := append([]string{bin}, args...)
 	if pl.ns == "" {
-		return bin, args
+		return argv
 	}
 	// ip netns exec execs the command itself (no fork), so the child's pid,
 	// signals and parent-death signal are the command's own.
-	return "ip", append([]string{"netns", "exec", pl.ns, bin}, args...)
+	return append([]string{"ip", "netns", "exec", pl.ns}, argv...)
 }

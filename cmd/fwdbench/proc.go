@@ -1,149 +1,47 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 // stopWait is how long a child gets to exit after SIGTERM before SIGKILL.
 const stopWait = 5 * time.Second
 
-// proc is a child process: a fwd gateway or client, sshd, ssh. Its stderr,
-// and its stdout past the first line, go to a log file that errors quote.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	started time.Time     // just before exec: the Go runtime's clock starts soon after
-	exited  chan struct{} // closed when the process has been waited for
-	waitErr error
+// startProc starts argv (a fwd gateway or client, ssh, the target process)
+// with extra environment. Its stderr, and its stdout unless lines, go to
+// logPath, which errors quote and the memory phase parses; with lines, the
+// first stdout line is the process's to say it is ready (see startReady).
+// Stopping it is SIGTERM, so that fwd closes its tunnel cleanly, and
+// SIGKILL after stopWait.
+func startProc(name, logPath string, env []string, lines bool, argv ...string) (*fwdtest.Process, error) {
+	return fwdtest.StartProcess(name, fwdtest.ProcessOptions{
+		LogPath: logPath, Env: append(os.Environ(), env...),
+		StopSignal: syscall.SIGTERM, StopGrace: stopWait, StdoutLines: lines,
+	}, argv...)
 }
 
-// startProc starts bin with args and extra environment. If firstLine, it
-// waits up to wait for the first line of stdout and returns it: fwd prints
-// its JSON announcement there once it is ready.
-func startProc(name, logPath string, env []string, firstLine bool, wait time.Duration, bin string, args ...string) (*proc, string, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+// startReady is startProc for a child that prints a line once it is
+// ready (fwd its JSON, the target its address): it waits up to readyWait
+// for that line and returns it.
+func startReady(name, logPath string, env []string, argv ...string) (*fwdtest.Process, string, error) {
+	p, err := startProc(name, logPath, env, true, argv...)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: log file: %w", name, err)
+		return nil, "", err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = childAttr()
-	var stdout io.ReadCloser
-	if firstLine {
-		if stdout, err = cmd.StdoutPipe(); err != nil {
-			logf.Close()
-			return nil, "", fmt.Errorf("%s: %w", name, err)
-		}
-	} else {
-		cmd.Stdout = logf
-	}
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, "", fmt.Errorf("%s: start: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, started: started, exited: make(chan struct{})}
-	lines := make(chan string, 1)
-	if firstLine {
-		go readFirstLine(stdout, logf, lines)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logf.Close()
-		close(p.exited)
-	}()
-	if !firstLine {
-		return p, "", nil
-	}
-	line, err := p.awaitLine(lines, wait)
+	line, err := p.FirstLine(readyWait)
 	if err != nil {
-		p.stop()
+		p.Stop()
 		return nil, "", err
 	}
 	return p, line, nil
-}
-
-// readFirstLine hands the first stdout line over, then copies the rest to
-// the log so that the child never blocks on a full pipe.
-func readFirstLine(stdout io.Reader, log io.Writer, lines chan<- string) {
-	r := bufio.NewReader(stdout)
-	line, err := r.ReadString('\n')
-	if err == nil {
-		lines <- strings.TrimSpace(line)
-	}
-	io.Copy(log, r)
-}
-
-func (p *proc) awaitLine(lines <-chan string, wait time.Duration) (string, error) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case line := <-lines:
-		return line, nil
-	case <-p.exited:
-		// The line may have arrived just before exit.
-		select {
-		case line := <-lines:
-			return line, nil
-		default:
-		}
-		return "", fmt.Errorf("%s exited before it was ready (%v)%s", p.name, p.waitErr, p.logTail())
-	case <-timer.C:
-		return "", fmt.Errorf("%s: not ready after %s%s", p.name, wait, p.logTail())
-	}
-}
-
-// pid is the child's process id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// running reports whether the child has not exited yet.
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop ends the child: SIGTERM, so that fwd closes its tunnel cleanly, and
-// SIGKILL if it is still there after stopWait.
-func (p *proc) stop() {
-	if !p.running() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return
-	case <-time.After(stopWait):
-	}
-	p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// logTail returns the end of the child's log for an error message.
-func (p *proc) logTail() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	const keep = 1500
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-	}
-	return "\n  " + p.name + " log (" + p.logPath + "):\n    " + strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ")
 }
 
 // rssBytes reads a process's resident set size from /proc.

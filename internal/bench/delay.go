@@ -1,12 +1,13 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/fwd-dev/fwd/internal/retry"
 )
 
 // MaxQueued is the most a DelayRelay holds per direction of a connection.
@@ -88,23 +89,17 @@ func (r *DelayRelay) untrack(c net.Conn) {
 	c.Close()
 }
 
+// serve relays each connection on a goroutine of its own until Close.
+// Failures to accept (out of file descriptors, say) are waited out.
 func (r *DelayRelay) serve() {
 	defer r.wg.Done()
-	for {
-		down, err := r.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(5 * time.Millisecond) // out of file descriptors, say
-			continue
-		}
+	retry.AcceptLoop(r.ln, nil, func(down net.Conn) {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			r.relay(down.(*net.TCPConn))
 		}()
-	}
+	}, nil)
 }
 
 // relay carries one connection until both directions have ended.

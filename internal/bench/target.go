@@ -3,12 +3,12 @@ package bench
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
-	"time"
+
+	"github.com/fwd-dev/fwd/internal/retry"
 )
 
 // The first byte a client sends to a Target picks what the target does with
@@ -83,33 +83,28 @@ func (t *Target) Close() error {
 	return err
 }
 
+// serve runs each connection on a goroutine of its own until Close. A
+// failure to accept (out of file descriptors, say) is a failed connection
+// to the client; it is waited out rather than spun on.
 func (t *Target) serve() {
 	defer t.wg.Done()
-	for {
-		c, err := t.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors, say: the client side sees it as a
-			// failed connection, and accepting goes on after a pause
-			// rather than spinning.
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
+	retry.AcceptLoop(t.ln, nil, func(c net.Conn) {
 		t.mu.Lock()
 		t.conns[c] = struct{}{}
 		t.mu.Unlock()
 		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			handle(c)
-			t.mu.Lock()
-			delete(t.conns, c)
-			t.mu.Unlock()
-			c.Close()
-		}()
-	}
+		go t.run(c)
+	}, nil)
+}
+
+// run serves c, then forgets and closes it.
+func (t *Target) run(c net.Conn) {
+	defer t.wg.Done()
+	handle(c)
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	c.Close()
 }
 
 // handle runs one connection in the mode its first byte names.

@@ -103,18 +103,64 @@ func matchesAny(d string, prefixes []string) bool {
 	return false
 }
 
-// TestArchitectureListsEveryPackage keeps docs/ARCHITECTURE.md true: every
-// package of the module is named in its layout.
-func TestArchitectureListsEveryPackage(t *testing.T) {
+// TestArchitectureIsTrue keeps docs/ARCHITECTURE.md's package table true:
+// every package of the module has a row, and imports (directly, outside
+// tests) only module packages its "may import" column names.
+func TestArchitectureIsTrue(t *testing.T) {
+	allowed := architectureTable(t)
+	for _, p := range listPackages(t) {
+		me := rel(p.ImportPath)
+		may, ok := allowed[me]
+		if !ok {
+			t.Errorf("docs/ARCHITECTURE.md has no row for package %s: add one to its table", me)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			if d := rel(imp); !may(d) {
+				t.Errorf("%s imports %s, which docs/ARCHITECTURE.md does not allow it: change one of them", me, d)
+			}
+		}
+	}
+}
+
+// architectureTable reads the package table: a row is
+// | `pkg` | what it is | may import |, the last cell either "nothing",
+// "anything but X" or a list of packages, where a name allows the packages
+// below it too ("internal" allows internal/mux).
+func architectureTable(t *testing.T) map[string]func(string) bool {
 	doc, err := os.ReadFile("../../docs/ARCHITECTURE.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range listPackages(t) {
-		if me := rel(p.ImportPath); !strings.Contains(string(doc), "`"+me+"`") {
-			t.Errorf("docs/ARCHITECTURE.md does not name package %s: add it to the layout", me)
+	rows := map[string]func(string) bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if len(cells) < 3 || !strings.HasPrefix(cells[0], "`") {
+			continue
 		}
+		pkg := strings.Trim(cells[0], "`")
+		rows[pkg] = allowRule(cells[len(cells)-1])
 	}
+	if len(rows) < 10 {
+		t.Fatalf("docs/ARCHITECTURE.md's package table has %d rows: is it still a table of | `package` | ... | may import |?", len(rows))
+	}
+	return rows
+}
+
+func allowRule(cell string) func(string) bool {
+	cell = strings.TrimSpace(cell)
+	if cell == "nothing" {
+		return func(string) bool { return false }
+	}
+	if but, ok := strings.CutPrefix(cell, "anything but "); ok {
+		bad := strings.Split(but, ", ")
+		return func(d string) bool { return !matchesAny(d, bad) }
+	}
+	names := strings.Split(cell, ", ")
+	return func(d string) bool { return matchesAny(d, names) }
 }
 
 func TestLipglossOnlyInUI(t *testing.T) {

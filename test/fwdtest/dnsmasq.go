@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -35,11 +34,11 @@ type Dnsmasq struct {
 	Port int
 	Dir  string
 
-	proc *process
+	proc *Process
 }
 
 // Close stops dnsmasq and waits for it.
-func (d *Dnsmasq) Close() error { return d.proc.close() }
+func (d *Dnsmasq) Close() error { return d.proc.Stop() }
 
 // StartDnsmasq runs dnsmasq in the foreground on a free port of 127.0.0.1
 // with only the records in opts: no resolv.conf, no /etc/hosts, no config
@@ -80,11 +79,11 @@ func StartDnsmasq(ctx context.Context, dir string, opts DNSOptions, start ...Sta
 		argv := append([]string{bin, "--port=" + strconv.Itoa(port), "--pid-file=" + filepath.Join(base, "dnsmasq.pid")}, args...)
 		logPath := filepath.Join(base, "dnsmasq.log")
 		os.Remove(logPath)
-		proc, err := startProcess("dnsmasq", logPath, syscall.SIGTERM, nil, baseEnv(), argv...)
+		proc, err := StartProcess("dnsmasq", ProcessOptions{LogPath: logPath, Env: baseEnv(), OwnGroup: true}, argv...)
 		if err != nil {
 			return nil, err
 		}
-		err = proc.waitReady(ctx, func() (bool, error) {
+		err = proc.WaitReady(ctx, func() (bool, error) {
 			c, err := net.Dial("udp", addr)
 			if err != nil {
 				return false, nil

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/fwd-dev/fwd/internal/retry"
 )
 
 // GoServer is a small Go server on 127.0.0.1 (a port the OS picked).
@@ -63,28 +65,28 @@ func Serve(handle func(*net.TCPConn)) (*GoServer, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns[c] = struct{}{}
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer func() {
-					s.mu.Lock()
-					delete(s.conns, c)
-					s.mu.Unlock()
-					c.Close()
-				}()
-				handle(c.(*net.TCPConn))
-			}()
-		}
+		retry.AcceptLoop(ln, nil, func(c net.Conn) { s.handle(c, handle) }, nil)
 	}()
 	return s, nil
+}
+
+// handle runs one connection's handler on a goroutine of its own, tracked
+// so that Close can cut it and wait for it.
+func (s *GoServer) handle(c net.Conn, handle func(*net.TCPConn)) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
+		handle(c.(*net.TCPConn))
+	}()
 }
 
 // StartEcho starts a TCP server that sends back whatever it receives and

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -54,11 +53,11 @@ type Nginx struct {
 	DataSize   int
 	DataSHA256 string
 
-	proc *process
+	proc *Process
 }
 
 // Close stops nginx (fast shutdown) and waits for it.
-func (n *Nginx) Close() error { return n.proc.close() }
+func (n *Nginx) Close() error { return n.proc.Stop() }
 
 // CertPool returns a pool holding the certificate of H2Addr.
 func (n *Nginx) CertPool() *x509.CertPool {
@@ -205,16 +204,16 @@ http {
 		}
 		// Startup problems go to stderr (and so to nginx.log); bind failures
 		// also go to error.log, which readiness watches too.
-		proc, err := startProcess("nginx", filepath.Join(base, "nginx.log"), syscall.SIGTERM, nil, baseEnv(),
+		proc, err := StartProcess("nginx", ProcessOptions{LogPath: filepath.Join(base, "nginx.log"), Env: baseEnv(), OwnGroup: true},
 			bin, "-p", base, "-c", confPath, "-e", errorLog, "-g", "daemon off;")
 		if err != nil {
 			return nil, err
 		}
 		httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		err = proc.waitReady(ctx, func() (bool, error) {
+		err = proc.WaitReady(ctx, func() (bool, error) {
 			if b, _ := os.ReadFile(errorLog); strings.Contains(string(b), "Address already in use") {
-				proc.close()
+				proc.Stop()
 				return false, fmt.Errorf("%w: %s", errPortInUse, b)
 			}
 			if _, err := os.Stat(pidFile); err != nil {

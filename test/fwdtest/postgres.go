@@ -30,7 +30,7 @@ type Postgres struct {
 	DataDir   string
 	SocketDir string // the server's unix socket directory
 
-	proc *process
+	proc *Process
 }
 
 // DSN returns a libpq URL for the server's database at addr (host:port), which
@@ -40,7 +40,7 @@ func (p *Postgres) DSN(addr string) string {
 }
 
 // Close stops the server (fast shutdown) and waits for it.
-func (p *Postgres) Close() error { return p.proc.close() }
+func (p *Postgres) Close() error { return p.proc.Stop() }
 
 // StartPostgres creates a cluster in dir/pg and starts it on a free port of
 // 127.0.0.1. As root it runs as PostgresUser, creating that user with
@@ -82,7 +82,8 @@ func StartPostgres(ctx context.Context, dir string, start ...StartOption) (*Post
 	}
 	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*Postgres, error) {
 		port := ports[0]
-		proc, err := startProcess("postgres", filepath.Join(base, "postgres.log"), syscall.SIGINT, cred, env,
+		proc, err := StartProcess("postgres", ProcessOptions{LogPath: filepath.Join(base, "postgres.log"),
+			StopSignal: syscall.SIGINT, Credential: cred, Env: env, OwnGroup: true},
 			bin, "-D", dataDir, "-p", strconv.Itoa(port), "-k", sockDir,
 			"-c", "listen_addresses=127.0.0.1",
 			"-c", "max_connections=100",
@@ -95,7 +96,7 @@ func StartPostgres(ctx context.Context, dir string, start ...StartOption) (*Post
 		// The unix socket is ours alone, and postgres creates it only after
 		// it has bound its TCP port, so this cannot be fooled by another
 		// server on the same port.
-		err = proc.waitReady(ctx, func() (bool, error) {
+		err = proc.WaitReady(ctx, func() (bool, error) {
 			if _, err := os.Stat(filepath.Join(sockDir, ".s.PGSQL."+strconv.Itoa(port))); err != nil {
 				return false, nil
 			}

@@ -1,170 +1,316 @@
 package fwdtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
-// ErrNotInstalled is wrapped by errors about a server or client binary that
-// is not on this machine.
-var ErrNotInstalled = errors.New("fwdtest: not installed")
-
-// errPortInUse marks a start that failed because the port was taken; the
-// Start functions retry those with another port.
-var errPortInUse = errors.New("fwdtest: port in use")
-
-// portAttempts bounds the retries with a new port after a bind failure.
-const portAttempts = 5
-
-// binaries maps the names LookPath accepts to the Debian package that ships
-// them, for error messages.
-var binaries = map[string]string{
-	"postgres":        "postgresql",
-	"initdb":          "postgresql",
-	"pg_isready":      "postgresql",
-	"psql":            "postgresql-client",
-	"pgbench":         "postgresql",
-	"redis-server":    "redis-server",
-	"redis-cli":       "redis-tools",
-	"redis-benchmark": "redis-tools",
-	"nginx":           "nginx",
-	"dnsmasq":         "dnsmasq",
-	"dig":             "dnsutils",
-	"sshd":            "openssh-server",
-	"ssh":             "openssh-client",
-	"ssh-keygen":      "openssh-client",
-	"curl":            "curl",
-	"nghttp":          "nghttp2-client",
-	"useradd":         "passwd",
+// ProcessOptions say how StartProcess runs a child.
+type ProcessOptions struct {
+	// LogPath is the file the child's stderr goes to, and its stdout
+	// unless StdoutLines, made anew; it stays after the child exits, for
+	// whoever parses it. Without it the output is kept in memory.
+	LogPath string
+	// Env is the child's whole environment; nil is the caller's.
+	Env []string
+	// Credential, if set, runs the child as another user.
+	Credential *syscall.Credential
+	// StopSignal is what Stop sends first (SIGTERM if zero): the signal
+	// the child shuts down cleanly on, or SIGKILL for no chance to.
+	StopSignal syscall.Signal
+	// StopGrace is how long Stop waits for the child to exit on
+	// StopSignal before SIGKILL (10 s if zero).
+	StopGrace time.Duration
+	// OwnGroup runs the child in a process group of its own, which Stop
+	// kills once the child has exited: workers, backends and sessions it
+	// left behind go with it.
+	OwnGroup bool
+	// StdoutLines reads stdout line by line: the first is FirstLine's,
+	// for a child that prints one when it is ready; the rest go to the
+	// log, so that the child never blocks on a full pipe.
+	StdoutLines bool
 }
 
-// aliases lets callers name a server rather than its binary.
-var aliases = map[string][]string{
-	"postgres": {"postgres", "initdb", "pg_isready"},
-	"redis":    {"redis-server"},
-	"sshd":     {"sshd", "ssh-keygen"},
-}
-
-// Check reports whether everything named is installed: a server ("postgres",
-// "redis", "nginx", "dnsmasq", "sshd") or any binary LookPath knows. The error
-// wraps ErrNotInstalled.
-func Check(names ...string) error {
-	for _, name := range names {
-		bins, ok := aliases[name]
-		if !ok {
-			bins = []string{name}
-		}
-		for _, b := range bins {
-			if _, err := LookPath(b); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// LookPath finds a binary in PATH, in /usr/sbin and /sbin (root's tools are
-// there and PATH may lack them), and for PostgreSQL's server tools in the
-// newest /usr/lib/postgresql/*/bin.
-func LookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs, nil
-		}
-		return p, nil
-	}
-	dirs := []string{"/usr/sbin", "/sbin", "/usr/bin"}
-	if pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin"); len(pg) > 0 {
-		sort.Slice(pg, func(i, j int) bool { return pgVersion(pg[i]) > pgVersion(pg[j]) })
-		dirs = append(pg, dirs...)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	pkg := binaries[name]
-	if pkg == "" {
-		pkg = name
-	}
-	return "", fmt.Errorf("%w: %s (Debian package %s)", ErrNotInstalled, name, pkg)
-}
-
-// pgVersion extracts N from /usr/lib/postgresql/N/bin.
-func pgVersion(binDir string) int {
-	v := 0
-	fmt.Sscanf(filepath.Base(filepath.Dir(binDir)), "%d", &v)
-	return v
-}
-
-// process is one running server. Its output goes to a log file, which readiness
-// checks and error messages read.
-type process struct {
+// Process is one running child: a server, a fwd gateway or client, ssh.
+// It is reaped as soon as it exits; Stop ends it.
+type Process struct {
 	name    string
+	opts    ProcessOptions
 	cmd     *exec.Cmd
-	logPath string
-	stopSig syscall.Signal
-	done    chan struct{}
+	mem     *SyncBuffer // the log when there is no LogPath
+	started time.Time
+	first   chan string   // stdout's first line, then closed; nil without StdoutLines
+	done    chan struct{} // closed once the child has been waited for
 	waitErr error
 
-	closeOnce sync.Once
-	closeErr  error
+	stopOnce sync.Once
+	stopErr  error
 }
 
-// startProcess runs argv with its output appended to logPath. cred, if not
-// nil, runs it as another user. The process gets its own process group, which
-// close kills after the process itself has stopped (workers, backends and
-// sessions it left behind), and dies with the calling thread's process.
-func startProcess(name, logPath string, stopSig syscall.Signal, cred *syscall.Credential, env []string, argv ...string) (*process, error) {
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+// StartProcess runs argv as name (which errors and logs call it). On Linux
+// the child is killed when the thread that started it ends, so that however
+// the caller dies no server outlives it holding ports.
+func StartProcess(name string, opts ProcessOptions, argv ...string) (*Process, error) {
+	if len(argv) == 0 {
+		return nil, fmt.Errorf("fwdtest: %s: no command", name)
+	}
+	p := &Process{name: name, opts: withDefaults(opts), done: make(chan struct{})}
+	log, err := p.openLog()
 	if err != nil {
-		return nil, fmt.Errorf("fwdtest: %s: %w", name, err)
+		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("fwdtest: start %s: %w", name, err)
+	stdout, err := p.start(argv, log)
+	if err != nil {
+		closeLog(log)
+		return nil, err
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, stopSig: stopSig, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
+	if stdout == nil {
+		closeLog(log) // the child has its own copy
+		return p, nil
+	}
+	p.first = make(chan string, 1)
+	go p.readLines(stdout, log)
 	return p, nil
 }
 
-// log returns the end of the process's log.
-func (p *process) log() string {
-	b, _ := os.ReadFile(p.logPath)
-	const max = 4096
-	if len(b) > max {
-		b = b[len(b)-max:]
+// StartProcessT is StartProcess for a test: a failure to start fails it,
+// and when it ends the process is stopped (an error if it had to be
+// killed) and, if the test failed, its output logged.
+func StartProcessT(t testing.TB, name string, opts ProcessOptions, argv ...string) *Process {
+	t.Helper()
+	p, err := StartProcess(name, opts, argv...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(b))
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("%s (pid %d) output:\n%s", name, p.Pid(), p.Output())
+		}
+	})
+	return p
 }
 
-// logContains reports whether the log holds any of the strings.
-func (p *process) logContains(subs ...string) bool {
-	b, _ := os.ReadFile(p.logPath)
+func withDefaults(o ProcessOptions) ProcessOptions {
+	if o.StopSignal == 0 {
+		o.StopSignal = syscall.SIGTERM
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = 10 * time.Second
+	}
+	return o
+}
+
+// openLog returns where the child's output goes: LogPath, made anew, or
+// memory.
+func (p *Process) openLog() (io.Writer, error) {
+	if p.opts.LogPath == "" {
+		p.mem = &SyncBuffer{}
+		return p.mem, nil
+	}
+	f, err := os.OpenFile(p.opts.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("fwdtest: %s: log: %w", p.name, err)
+	}
+	return f, nil
+}
+
+func closeLog(log io.Writer) {
+	if f, ok := log.(*os.File); ok {
+		f.Close()
+	}
+}
+
+// start starts the child and the goroutine that reaps it. With
+// StdoutLines it returns our end of the stdout pipe: a file, not a writer
+// exec copies from, so that EOF comes once the child and whatever inherited
+// it have closed theirs.
+func (p *Process) start(argv []string, log io.Writer) (*os.File, error) {
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env, p.cmd.Stderr, p.cmd.Stdout = p.opts.Env, log, log
+	p.cmd.SysProcAttr = sysProcAttr(p.opts)
+	// An in-memory log is copied from a pipe, which a grandchild may hold:
+	// Wait must not wait for it for ever.
+	p.cmd.WaitDelay = 5 * time.Second
+	var r, w *os.File
+	if p.opts.StdoutLines {
+		var err error
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("fwdtest: %s: %w", p.name, err)
+		}
+		p.cmd.Stdout = w
+		defer w.Close() // the child has its own copy
+	}
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		if r != nil {
+			r.Close()
+		}
+		return nil, fmt.Errorf("fwdtest: start %s: %w", p.name, err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	return r, nil
+}
+
+// readLines hands stdout's first line to FirstLine, then copies the rest to
+// the log until EOF.
+func (p *Process) readLines(stdout *os.File, log io.Writer) {
+	defer closeLog(log)
+	defer stdout.Close()
+	r := bufio.NewReader(stdout)
+	line, err := r.ReadString('\n')
+	if line = strings.TrimRight(line, "\r\n"); err == nil || line != "" {
+		p.first <- line
+	}
+	close(p.first)
+	io.Copy(log, r)
+}
+
+// FirstLine waits up to timeout for stdout's first line (StdoutLines), and
+// returns it without its line ending. It fails if the child ends stdout
+// first, or exits; a second call finds no line.
+func (p *Process) FirstLine(timeout time.Duration) (string, error) {
+	if p.first == nil {
+		return "", fmt.Errorf("fwdtest: %s: stdout is not read by line (StdoutLines)", p.name)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case line, ok := <-p.first:
+		if ok {
+			return line, nil
+		}
+	case <-p.done:
+		// The line may still be in the pipe, or in the reader's hands.
+		if line, ok := p.lineWithin(time.Second); ok {
+			return line, nil
+		}
+	case <-timer.C:
+		return "", fmt.Errorf("fwdtest: %s printed no line within %v; its log:\n%s", p.name, timeout, p.LogTail())
+	}
+	p.Wait(time.Second) // its exit status, for the message
+	return "", fmt.Errorf("fwdtest: %s ended stdout without a line (%s); its log:\n%s", p.name, p.state(), p.LogTail())
+}
+
+func (p *Process) lineWithin(d time.Duration) (string, bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case line, ok := <-p.first:
+		return line, ok
+	case <-timer.C:
+		return "", false
+	}
+}
+
+// Name is what errors and logs call the process.
+func (p *Process) Name() string { return p.name }
+
+// Pid is the child's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Started is when the child was started: just before exec, so a clock the
+// child keeps from its own start (the Go runtime's) begins soon after.
+func (p *Process) Started() time.Time { return p.started }
+
+// LogPath is the file the output goes to, "" if it is kept in memory.
+func (p *Process) LogPath() string { return p.opts.LogPath }
+
+// Signal sends sig to the child.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Exited reports whether the child has exited (and been reaped).
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to timeout for the child to exit and reports whether it
+// has.
+func (p *Process) Wait(timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// Err is how the child ended, as exec.Cmd.Wait says it (nil for exit 0);
+// nil while it runs.
+func (p *Process) Err() error {
+	if !p.Exited() {
+		return nil
+	}
+	return p.waitErr
+}
+
+// ExitCode is the child's exit status: -1 while it runs or if a signal
+// ended it.
+func (p *Process) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// state says how the child ended, for an error message.
+func (p *Process) state() string {
+	switch {
+	case !p.Exited():
+		return "still running"
+	case p.waitErr != nil:
+		return p.waitErr.Error()
+	}
+	return "exit status 0"
+}
+
+// Output is everything in the log so far.
+func (p *Process) Output() string {
+	if p.mem != nil {
+		return p.mem.String()
+	}
+	b, _ := os.ReadFile(p.opts.LogPath)
+	return string(b)
+}
+
+// LogTail is the end of the log, for an error message.
+func (p *Process) LogTail() string {
+	const keep = 4096
+	out := p.Output()
+	if len(out) > keep {
+		out = out[len(out)-keep:]
+	}
+	return strings.TrimSpace(out)
+}
+
+// LogContains reports whether the log holds any of the strings.
+func (p *Process) LogContains(subs ...string) bool {
+	out := p.Output()
 	for _, s := range subs {
-		if bytes.Contains(b, []byte(s)) {
+		if strings.Contains(out, s) {
 			return true
 		}
 	}
@@ -179,173 +325,77 @@ var bindFailures = []string{
 	"Cannot bind any address",
 }
 
-// waitReady polls ready until it reports true, the process exits, or ctx
+// WaitReady polls ready until it reports true, the child exits, or ctx
 // ends. A bind failure in the log ends the wait with an error wrapping
-// errPortInUse (and the process is stopped).
-func (p *process) waitReady(ctx context.Context, ready func() (bool, error)) error {
+// errPortInUse, which the Start functions retry with another port. On any
+// failure but an exit the child is stopped.
+func (p *Process) WaitReady(ctx context.Context, ready func() (bool, error)) error {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if p.logContains(bindFailures...) {
-			p.close()
-			return fmt.Errorf("%w: %s: %s", errPortInUse, p.name, p.log())
+		if p.LogContains(bindFailures...) {
+			p.Stop()
+			return fmt.Errorf("%w: %s: %s", errPortInUse, p.name, p.LogTail())
 		}
 		ok, err := ready()
 		if err != nil {
-			p.close()
-			return fmt.Errorf("fwdtest: %s: %w\n%s", p.name, err, p.log())
+			p.Stop()
+			return fmt.Errorf("fwdtest: %s: %w\n%s", p.name, err, p.LogTail())
 		}
 		if ok {
 			return nil
 		}
 		select {
 		case <-p.done:
-			if p.logContains(bindFailures...) {
-				return fmt.Errorf("%w: %s: %s", errPortInUse, p.name, p.log())
-			}
-			return fmt.Errorf("fwdtest: %s exited before it was ready (%v); its log:\n%s", p.name, p.waitErr, p.log())
+			return p.exitedEarly()
 		case <-ctx.Done():
-			p.close()
-			return fmt.Errorf("fwdtest: %s not ready: %w; its log:\n%s", p.name, ctx.Err(), p.log())
+			p.Stop()
+			return fmt.Errorf("fwdtest: %s not ready: %w; its log:\n%s", p.name, ctx.Err(), p.LogTail())
 		case <-tick.C:
 		}
 	}
 }
 
-// close sends the stop signal, waits up to 10s, then kills the process group.
-// It returns an error only if the process had to be killed.
-func (p *process) close() error {
-	p.closeOnce.Do(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Signal(p.stopSig)
-			t := time.NewTimer(10 * time.Second)
-			select {
-			case <-p.done:
-			case <-t.C:
-				syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-				<-p.done
-				p.closeErr = fmt.Errorf("fwdtest: %s did not stop on %v within 10s; killed", p.name, p.stopSig)
-			}
-			t.Stop()
+func (p *Process) exitedEarly() error {
+	if p.LogContains(bindFailures...) {
+		return fmt.Errorf("%w: %s: %s", errPortInUse, p.name, p.LogTail())
+	}
+	return fmt.Errorf("fwdtest: %s exited before it was ready (%s); its log:\n%s", p.name, p.state(), p.LogTail())
+}
+
+// Stop ends the child: StopSignal, then SIGKILL (to its whole group if it
+// has one) if it is still there after StopGrace, then, with OwnGroup, the
+// rest of its group. It returns an error only if the child had to be
+// killed or could not be reaped; later calls return the same.
+func (p *Process) Stop() error {
+	p.stopOnce.Do(func() {
+		p.stopErr = p.stop()
+		if p.opts.OwnGroup {
+			syscall.Kill(-p.Pid(), syscall.SIGKILL)
 		}
-		// Whatever the process left in its group (nginx workers, postgres
-		// backends, sshd sessions) goes too.
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	})
-	return p.closeErr
+	return p.stopErr
 }
 
-// exited reports whether the process has stopped.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+func (p *Process) stop() error {
+	if p.Exited() {
+		return nil
 	}
-}
-
-// StartOption changes how a packaged server is started.
-type StartOption func(*startConfig)
-
-type startConfig struct {
-	pick func(networks ...string) (int, error)
-}
-
-// WithPortPicker makes the server take its ports from pick (which may
-// hand out taken ones, to test the retries) instead of looking for free
-// ones.
-func WithPortPicker(pick func(networks ...string) (int, error)) StartOption {
-	return func(c *startConfig) { c.pick = pick }
-}
-
-func newStartConfig(opts []StartOption) *startConfig {
-	c := &startConfig{pick: pickPort}
-	for _, o := range opts {
-		o(c)
+	grace := p.opts.StopGrace
+	// An error here is a child that is exiting anyway; waiting tells.
+	p.cmd.Process.Signal(p.opts.StopSignal)
+	if p.Wait(grace) {
+		return nil
 	}
-	return c
-}
-
-// pickPort returns a port on 127.0.0.1 that is free right now for every
-// network given ("tcp", "udp"). It is below Linux's ephemeral range so that
-// outgoing connections do not take it meanwhile; a server that still fails to
-// bind it is retried by the caller with another.
-func pickPort(networks ...string) (int, error) {
-	for range 200 {
-		port := 20000 + rand.IntN(12000)
-		if portFree(port, networks) {
-			return port, nil
-		}
+	if p.opts.OwnGroup {
+		syscall.Kill(-p.Pid(), syscall.SIGKILL)
+	} else {
+		p.cmd.Process.Kill()
 	}
-	return 0, errors.New("fwdtest: no free port found in 20000-32000")
-}
-
-// FreeTCPAddr returns a 127.0.0.1 address whose TCP port is free and below
-// the ephemeral range, for a server that is restarted on the same address:
-// an ephemeral port can meanwhile become some connection's source port, or
-// a connection to itself when a client redials it while nobody listens.
-func FreeTCPAddr() (string, error) {
-	port, err := pickPort("tcp")
-	if err != nil {
-		return "", err
+	if !p.Wait(grace) {
+		return fmt.Errorf("fwdtest: %s (pid %d) not reaped %v after SIGKILL", p.name, p.Pid(), grace)
 	}
-	return fmt.Sprintf("127.0.0.1:%d", port), nil
-}
-
-func portFree(port int, networks []string) bool {
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for _, n := range networks {
-		switch n {
-		case "tcp":
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return false
-			}
-			ln.Close()
-		case "udp":
-			c, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-	}
-	return true
-}
-
-// withPorts runs start with n fresh ports until it succeeds or fails for a
-// reason other than a taken port.
-func withPorts[T any](c *startConfig, n int, networks []string, start func(ports []int) (T, error)) (T, error) {
-	var zero T
-	var last error
-	for range portAttempts {
-		ports := make([]int, 0, n)
-		for len(ports) < n {
-			p, err := c.pick(networks...)
-			if err != nil {
-				return zero, err
-			}
-			dup := false
-			for _, q := range ports {
-				dup = dup || q == p
-			}
-			if !dup {
-				ports = append(ports, p)
-			}
-		}
-		v, err := start(ports)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, errPortInUse) {
-			return zero, err
-		}
-		last = err
-	}
-	return zero, fmt.Errorf("fwdtest: gave up after %d ports were taken: %w", portAttempts, last)
+	return fmt.Errorf("fwdtest: %s did not stop on %v within %v; killed", p.name, p.opts.StopSignal, grace)
 }
 
 // baseEnv is the environment servers run with: PATH and a C locale, nothing

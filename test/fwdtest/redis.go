@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 )
 
 // Redis is a running redis-server without persistence.
@@ -16,11 +15,11 @@ type Redis struct {
 	Port int
 	Dir  string
 
-	proc *process
+	proc *Process
 }
 
 // Close stops the server and waits for it.
-func (r *Redis) Close() error { return r.proc.close() }
+func (r *Redis) Close() error { return r.proc.Stop() }
 
 // StartRedis starts redis-server on a free port of 127.0.0.1 with a generated
 // config in dir/redis: no RDB, no AOF, logs in redis.log.
@@ -57,14 +56,14 @@ timeout 0
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			return nil, fmt.Errorf("fwdtest: redis: %w", err)
 		}
-		proc, err := startProcess("redis-server", logPath, syscall.SIGTERM, nil, baseEnv(), bin, confPath)
+		proc, err := StartProcess("redis-server", ProcessOptions{LogPath: logPath, Env: baseEnv(), OwnGroup: true}, bin, confPath)
 		if err != nil {
 			return nil, err
 		}
 		// The log is ours alone: "Ready" there means this server bound the
 		// port, not some other process that happens to hold it.
-		if err := proc.waitReady(ctx, func() (bool, error) {
-			return proc.logContains("Ready to accept connections"), nil
+		if err := proc.WaitReady(ctx, func() (bool, error) {
+			return proc.LogContains("Ready to accept connections"), nil
 		}); err != nil {
 			return nil, err
 		}

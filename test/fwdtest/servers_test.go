@@ -19,18 +19,6 @@ import (
 	"time"
 )
 
-func need(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if err := Check(n); err != nil {
-			if errors.Is(err, ErrNotInstalled) {
-				t.Skipf("%s not installed: run .ci/install-deps.sh (%v)", n, err)
-			}
-			t.Fatal(err)
-		}
-	}
-}
-
 func ctx(t *testing.T, d time.Duration) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -45,7 +33,7 @@ func TestLookPathMissing(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	need(t, "postgres", "psql")
+	NeedBinaries(t, "postgres", "psql")
 	pg, err := StartPostgres(ctx(t, 60*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +54,7 @@ func TestPostgres(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	need(t, "redis")
+	NeedBinaries(t, "redis")
 	r, err := StartRedis(ctx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +74,7 @@ func TestRedis(t *testing.T) {
 }
 
 func TestRedisPortRetry(t *testing.T) {
-	need(t, "redis")
+	NeedBinaries(t, "redis")
 	// Two at once must get two ports.
 	dir := t.TempDir()
 	a, err := StartRedis(ctx(t, 30*time.Second), dir+"/a")
@@ -105,7 +93,7 @@ func TestRedisPortRetry(t *testing.T) {
 }
 
 func TestNginx(t *testing.T) {
-	need(t, "nginx")
+	NeedBinaries(t, "nginx")
 	n, err := StartNginx(ctx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +122,7 @@ func TestNginx(t *testing.T) {
 }
 
 func TestDnsmasq(t *testing.T) {
-	need(t, "dnsmasq")
+	NeedBinaries(t, "dnsmasq")
 	d, err := StartDnsmasq(ctx(t, 30*time.Second), t.TempDir(), DNSOptions{
 		Domains: map[string]netip.Addr{"test.fwd": netip.MustParseAddr("10.1.2.3")},
 		Hosts:   map[string]netip.Addr{"one.fwd": netip.MustParseAddr("198.51.100.1")},
@@ -160,8 +148,8 @@ func TestDnsmasq(t *testing.T) {
 }
 
 func TestSSHD(t *testing.T) {
-	need(t, "sshd", "ssh")
-	s, err := StartSSHD(ctx(t, 30*time.Second), t.TempDir())
+	NeedBinaries(t, "sshd", "ssh")
+	s, err := StartSSHD(ctx(t, 30*time.Second), t.TempDir(), SSHDOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +254,7 @@ func TestPortTakenIsRetried(t *testing.T) {
 			return s.Addr, s.Close, nil
 		}},
 		{"sshd", func(dir string, pick StartOption) (string, func() error, error) {
-			s, err := StartSSHD(ctx(t, 30*time.Second), dir, pick)
+			s, err := StartSSHD(ctx(t, 30*time.Second), dir, SSHDOptions{}, pick)
 			if err != nil {
 				return "", nil, err
 			}
@@ -275,14 +263,14 @@ func TestPortTakenIsRetried(t *testing.T) {
 	}
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
-			need(t, s.name)
+			NeedBinaries(t, s.name)
 			given := 0
 			pick := WithPortPicker(func(networks ...string) (int, error) {
 				given++
 				if given == 1 {
 					return taken, nil
 				}
-				return pickPort(networks...)
+				return FreePort(networks...)
 			})
 			addr, closeFn, err := s.start(t.TempDir(), pick)
 			if err != nil {

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
-// SSHD is a running OpenSSH server on 127.0.0.1 that accepts exactly one key,
-// ClientKey, for User (the user running the tests), with a generated host key.
+// SSHD is a running OpenSSH server, on 127.0.0.1 unless told otherwise, that
+// accepts exactly one key, ClientKey, for User (the user running the tests),
+// with a generated host key.
 type SSHD struct {
-	Addr string // 127.0.0.1:PORT
+	Addr string // HOST:PORT, 127.0.0.1:PORT by default
 	Port int
 	Dir  string
 	User string
@@ -28,11 +28,28 @@ type SSHD struct {
 	// so a client reaching the server through a forward still checks it.
 	KnownHosts string
 
-	proc *process
+	proc *Process
+}
+
+// SSHDOptions change the server StartSSHD runs.
+type SSHDOptions struct {
+	// ListenHost is the address sshd listens on; 127.0.0.1 if empty.
+	ListenHost string
+	// Netns runs sshd inside this network namespace (ip netns exec),
+	// listening on ListenHost there. Its port is picked free on this
+	// namespace's loopback; a taken one is retried.
+	Netns string
+	// Ciphers, if set, are the ciphers sshd offers, comma-separated
+	// ("aes128-gcm@openssh.com", say): a benchmark fixes the one it
+	// measures.
+	Ciphers string
+	// PermitOpen, if set, are the only host:port targets port forwarding
+	// may reach.
+	PermitOpen []string
 }
 
 // Close stops sshd (and any sessions it runs) and waits for it.
-func (s *SSHD) Close() error { return s.proc.close() }
+func (s *SSHD) Close() error { return s.proc.Stop() }
 
 // SSHArgs returns the ssh options to log in to this server at addr
 // (host:port, which may be a forward): the client key, the known_hosts file
@@ -40,7 +57,7 @@ func (s *SSHD) Close() error { return s.proc.close() }
 func (s *SSHD) SSHArgs(addr string) ([]string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	return []string{"-F", "/dev/null", "-p", port, "-i", s.ClientKey,
 		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
@@ -50,14 +67,10 @@ func (s *SSHD) SSHArgs(addr string) ([]string, error) {
 }
 
 // StartSSHD generates a host key and a client key under dir/sshd and runs
-// /usr/sbin/sshd -D -e on a free port of 127.0.0.1. As root it creates
-// /run/sshd, the privilege separation directory sshd requires.
-func StartSSHD(ctx context.Context, dir string, start ...StartOption) (*SSHD, error) {
+// /usr/sbin/sshd -D -e on a free port of 127.0.0.1 (or as opts say). As root
+// it creates /run/sshd, the privilege separation directory sshd requires.
+func StartSSHD(ctx context.Context, dir string, opts SSHDOptions, start ...StartOption) (*SSHD, error) {
 	bin, err := LookPath("sshd")
-	if err != nil {
-		return nil, err
-	}
-	keygen, err := LookPath("ssh-keygen")
 	if err != nil {
 		return nil, err
 	}
@@ -65,44 +78,114 @@ func StartSSHD(ctx context.Context, dir string, start ...StartOption) (*SSHD, er
 	if err != nil {
 		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
-	base := filepath.Join(dir, "sshd")
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
+	s := &SSHD{Dir: filepath.Join(dir, "sshd"), User: u.Username}
+	if err := s.makeKeys(ctx); err != nil {
+		return nil, err
+	}
+	if opts.ListenHost == "" {
+		opts.ListenHost = "127.0.0.1"
+	}
+	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*SSHD, error) {
+		return s.serve(ctx, bin, opts, ports[0])
+	})
+}
+
+// makeKeys generates the host and client keys in s.Dir, and the files
+// that trust them: authorized_keys and known_hosts.
+func (s *SSHD) makeKeys(ctx context.Context) error {
+	keygen, err := LookPath("ssh-keygen")
+	if err != nil {
+		return err
+	}
+	if err := s.makeDirs(); err != nil {
+		return err
+	}
+	s.ClientKey = filepath.Join(s.Dir, "client_ed25519")
+	for _, k := range []string{s.hostKeyPath(), s.ClientKey} {
+		if _, err := runQuiet(ctx, nil, baseEnv(), keygen, "-q", "-t", "ed25519", "-N", "", "-C", "fwd-testservers", "-f", k); err != nil {
+			return err
+		}
+	}
+	if err := s.authorize(); err != nil {
+		return fmt.Errorf("fwdtest: sshd: %w", err)
+	}
+	return nil
+}
+
+// makeDirs makes s.Dir and, as root, /run/sshd, the privilege separation
+// directory sshd refuses to start without.
+func (s *SSHD) makeDirs() error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("fwdtest: sshd: %w", err)
 	}
 	if os.Geteuid() == 0 {
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			return nil, fmt.Errorf("fwdtest: sshd: %w", err)
+			return fmt.Errorf("fwdtest: sshd: %w", err)
 		}
 	}
-	hostKey, clientKey := filepath.Join(base, "host_ed25519"), filepath.Join(base, "client_ed25519")
-	for _, k := range []string{hostKey, clientKey} {
-		if _, err := runQuiet(ctx, nil, baseEnv(), keygen, "-q", "-t", "ed25519", "-N", "", "-C", "fwd-testservers", "-f", k); err != nil {
-			return nil, err
-		}
-	}
-	hostPub, err := os.ReadFile(hostKey + ".pub")
+	return nil
+}
+
+// authorize writes authorized_keys with the client key and known_hosts
+// with the host key, for any address, and sets HostKey and KnownHosts.
+func (s *SSHD) authorize() error {
+	hostPub, err := os.ReadFile(s.hostKeyPath() + ".pub")
 	if err != nil {
-		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
+		return err
 	}
-	clientPub, err := os.ReadFile(clientKey + ".pub")
+	clientPub, err := os.ReadFile(s.ClientKey + ".pub")
 	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.authorizedKeysPath(), clientPub, 0o600); err != nil {
+		return err
+	}
+	s.HostKey = strings.TrimSpace(string(hostPub))
+	if f := strings.Fields(s.HostKey); len(f) >= 2 {
+		s.HostKey = f[0] + " " + f[1]
+	}
+	s.KnownHosts = filepath.Join(s.Dir, "known_hosts")
+	return os.WriteFile(s.KnownHosts, []byte("* "+s.HostKey+"\n"), 0o600)
+}
+
+func (s *SSHD) hostKeyPath() string        { return filepath.Join(s.Dir, "host_ed25519") }
+func (s *SSHD) authorizedKeysPath() string { return filepath.Join(s.Dir, "authorized_keys") }
+
+// serve runs sshd on port and waits until it listens; it returns a copy of
+// s for that server.
+func (s *SSHD) serve(ctx context.Context, bin string, opts SSHDOptions, port int) (*SSHD, error) {
+	confPath := filepath.Join(s.Dir, "sshd_config")
+	if err := os.WriteFile(confPath, []byte(s.config(opts, port)), 0o600); err != nil {
 		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
-	authorized := filepath.Join(base, "authorized_keys")
-	if err := os.WriteFile(authorized, clientPub, 0o600); err != nil {
-		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
+	argv := []string{bin, "-D", "-e", "-f", confPath}
+	if opts.Netns != "" {
+		// ip netns exec execs sshd itself: the pid, signals and process
+		// group are sshd's.
+		argv = append([]string{"ip", "netns", "exec", opts.Netns}, argv...)
 	}
-	hostLine := strings.TrimSpace(string(hostPub))
-	if f := strings.Fields(hostLine); len(f) >= 2 {
-		hostLine = f[0] + " " + f[1]
+	logPath := filepath.Join(s.Dir, "sshd.log")
+	proc, err := StartProcess("sshd", ProcessOptions{LogPath: logPath, Env: baseEnv(), OwnGroup: true}, argv...)
+	if err != nil {
+		return nil, err
 	}
-	knownHosts := filepath.Join(base, "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte("* "+hostLine+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
+	// sshd logs this line to stderr (our log) once it is bound.
+	listening := fmt.Sprintf("Server listening on %s port %d", opts.ListenHost, port)
+	if err := proc.WaitReady(ctx, func() (bool, error) {
+		return proc.LogContains(listening), nil
+	}); err != nil {
+		return nil, err
 	}
-	return withPorts(newStartConfig(start), 1, []string{"tcp"}, func(ports []int) (*SSHD, error) {
-		port := ports[0]
-		conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+	srv := *s
+	srv.Addr, srv.Port, srv.proc = net.JoinHostPort(opts.ListenHost, strconv.Itoa(port)), port, proc
+	return &srv, nil
+}
+
+// config is sshd_config for one server: key login only, as the user
+// running it, with the options opts asks for.
+func (s *SSHD) config(opts SSHDOptions, port int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `ListenAddress %s
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -124,27 +207,12 @@ MaxStartups 100:30:200
 MaxSessions 100
 LogLevel INFO
 Subsystem sftp internal-sftp
-`, port, hostKey, filepath.Join(base, "sshd.pid"), authorized)
-		confPath := filepath.Join(base, "sshd_config")
-		if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-			return nil, fmt.Errorf("fwdtest: sshd: %w", err)
-		}
-		logPath := filepath.Join(base, "sshd.log")
-		os.Remove(logPath)
-		proc, err := startProcess("sshd", logPath, syscall.SIGTERM, nil, baseEnv(), bin, "-D", "-e", "-f", confPath)
-		if err != nil {
-			return nil, err
-		}
-		// sshd logs this line to stderr (our log) once it is bound.
-		listening := fmt.Sprintf("Server listening on 127.0.0.1 port %d", port)
-		if err := proc.waitReady(ctx, func() (bool, error) {
-			return proc.logContains(listening), nil
-		}); err != nil {
-			return nil, err
-		}
-		return &SSHD{
-			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: base, User: u.Username,
-			ClientKey: clientKey, HostKey: hostLine, KnownHosts: knownHosts, proc: proc,
-		}, nil
-	})
+`, net.JoinHostPort(opts.ListenHost, strconv.Itoa(port)), s.hostKeyPath(), filepath.Join(s.Dir, "sshd.pid"), s.authorizedKeysPath())
+	if opts.Ciphers != "" {
+		fmt.Fprintf(&b, "Ciphers %s\n", opts.Ciphers)
+	}
+	if len(opts.PermitOpen) > 0 {
+		fmt.Fprintf(&b, "PermitOpen %s\n", strings.Join(opts.PermitOpen, " "))
+	}
+	return b.String()
 }

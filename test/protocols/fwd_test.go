@@ -12,7 +12,6 @@ package protocols_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -32,20 +31,8 @@ import (
 // project is the catalog project every test forwards from.
 const project = "it"
 
-// Need skips the test unless every server or client named is installed.
-func Need(t testing.TB, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if err := fwdtest.Check(name); err != nil {
-			if errors.Is(err, fwdtest.ErrNotInstalled) {
-				t.Skipf("%s not installed: run .ci/install-deps.sh (%v)", name, err)
-			}
-			t.Fatalf("checking for %s: %v", name, err)
-		}
-	}
-}
-
-// bin returns the path of an installed binary (Need has checked it).
+// bin returns the path of an installed binary (NeedBinaries has checked
+// it).
 func bin(t testing.TB, name string) string {
 	t.Helper()
 	p, err := fwdtest.LookPath(name)

@@ -18,7 +18,7 @@ import (
 
 func startPostgres(t *testing.T) *fwdtest.Postgres {
 	t.Helper()
-	Need(t, "postgres", "psql")
+	fwdtest.NeedBinaries(t, "postgres", "psql")
 	pg, err := fwdtest.StartPostgres(testCtx(t, 90*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ var (
 // load with 4 clients for 5s, all through fwd: no transaction may fail, and
 // every one must be in pgbench_history.
 func TestPostgresPgbench(t *testing.T) {
-	Need(t, "pgbench")
+	fwdtest.NeedBinaries(t, "pgbench")
 	pg := startPostgres(t)
 	fw := fwdTo(t, "db", port{"postgres", 5432, catalog.TCP, pg.Addr})["postgres"]
 	host, portStr := fw.Data.Address, strconv.Itoa(fw.Data.Port)

@@ -17,7 +17,7 @@ import (
 
 func startRedis(t *testing.T) (*fwdtest.Redis, forwarded) {
 	t.Helper()
-	Need(t, "redis", "redis-cli")
+	fwdtest.NeedBinaries(t, "redis", "redis-cli")
 	r, err := fwdtest.StartRedis(testCtx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ var benchLine = regexp.MustCompile(`(?m)(SET|GET): ([0-9.]+) requests per second
 // TestRedisBenchmark runs redis-benchmark (20 clients, 20000 SETs and 20000
 // GETs) through fwd; every request must reach the server.
 func TestRedisBenchmark(t *testing.T) {
-	Need(t, "redis-benchmark")
+	fwdtest.NeedBinaries(t, "redis-benchmark")
 	_, fw := startRedis(t)
 	cli := []string{"-h", fw.Data.Address, "-p", strconv.Itoa(fw.Data.Port)}
 	statsBefore := redisStat(t, cli, "total_commands_processed")

@@ -15,8 +15,8 @@ import (
 // key checked, key authentication), runs a command and pipes 4 MiB through
 // a remote sha256sum.
 func TestSSH(t *testing.T) {
-	Need(t, "sshd", "ssh")
-	sshd, err := fwdtest.StartSSHD(testCtx(t, 30*time.Second), t.TempDir())
+	fwdtest.NeedBinaries(t, "sshd", "ssh")
+	sshd, err := fwdtest.StartSSHD(testCtx(t, 30*time.Second), t.TempDir(), fwdtest.SSHDOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

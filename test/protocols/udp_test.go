@@ -17,7 +17,7 @@ import (
 // fwd, and 50 concurrent UDP clients (50 flows), each asking three times for
 // its own name, must each get their own answer.
 func TestUDPDNS(t *testing.T) {
-	Need(t, "dnsmasq", "dig")
+	fwdtest.NeedBinaries(t, "dnsmasq", "dig")
 	const clients = 50
 	hosts := map[string]netip.Addr{}
 	for i := range clients {

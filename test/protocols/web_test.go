@@ -22,7 +22,7 @@ import (
 
 func startNginx(t *testing.T) *fwdtest.Nginx {
 	t.Helper()
-	Need(t, "nginx")
+	fwdtest.NeedBinaries(t, "nginx")
 	n, err := fwdtest.StartNginx(testCtx(t, 30*time.Second), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

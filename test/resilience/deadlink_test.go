@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
 const (
@@ -28,7 +29,7 @@ const (
 // again, reconnect and carry a request within 10s.
 func TestDeadLinkDetectedInNamespace(t *testing.T) {
 	needRoot(t)
-	needBinaries(t, "ip")
+	fwdtest.NeedBinaries(t, "ip")
 	ns, hostIP, nsIP := newNetns(t)
 	fw := findFirewall(t, ns)
 	t.Logf("namespace %s: host %s, namespace %s; dropping with %s", ns, hostIP, nsIP, fw.name)
@@ -38,7 +39,7 @@ func TestDeadLinkDetectedInNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo := startProc(t, "echo helper", []string{echoHelperEnv + "=1"}, "ip", "netns", "exec", ns, self)
-	target := echo.firstLine(t, 30*time.Second)
+	target := firstLine(t, echo, 30*time.Second)
 
 	const project, name = "resildead", "echo"
 	tok := newToken(t, project)

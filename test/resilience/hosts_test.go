@@ -24,7 +24,7 @@ const systemHosts = "/etc/hosts"
 // after SIGKILL followed by `fwd hosts clean`.
 func TestHostsRealFileIntegration(t *testing.T) {
 	needRoot(t)
-	needBinaries(t, "getent")
+	fwdtest.NeedBinaries(t, "getent")
 
 	orig, err := os.ReadFile(systemHosts)
 	if err != nil {
@@ -69,9 +69,9 @@ func TestHostsRealFileIntegration(t *testing.T) {
 
 	// startService runs the client and checks that its hostname resolves
 	// to the forwarded address.
-	startService := func(t *testing.T) *proc {
+	startService := func(t *testing.T) *fwdtest.Process {
 		p := startProc(t, "fwd service", env, fwdBin, "service", "--project", project, "--service", name, "--output", "json")
-		line := p.firstLine(t, 30*time.Second)
+		line := firstLine(t, p, 30*time.Second)
 		var results []forward.Result
 		if err := json.Unmarshal([]byte(line), &results); err != nil {
 			t.Fatalf("fwd service's first line %q: %v", line, err)
@@ -101,24 +101,24 @@ func TestHostsRealFileIntegration(t *testing.T) {
 
 	t.Run("SIGINT", func(t *testing.T) {
 		p := startService(t)
-		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := p.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		if !p.wait(20 * time.Second) {
+		if !p.Wait(20 * time.Second) {
 			t.Fatalf("fwd service still running 20s after SIGINT")
 		}
-		if p.err != nil {
-			t.Errorf("fwd service after SIGINT: %v, want exit 0", p.err)
+		if p.Err() != nil {
+			t.Errorf("fwd service after SIGINT: %v, want exit 0", p.Err())
 		}
 		assertHostsRestored(t, orig, info)
 	})
 
 	t.Run("SIGKILL_then_clean", func(t *testing.T) {
 		p := startService(t)
-		p.kill(t)
+		kill(t, p)
 		var ee *exec.ExitError
-		if !errors.As(p.err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("fwd service: %v, want killed by SIGKILL", p.err)
+		if !errors.As(p.Err(), &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("fwd service: %v, want killed by SIGKILL", p.Err())
 		}
 		if bytes.Equal(readFile(t, systemHosts), orig) {
 			t.Fatalf("%s already restored after SIGKILL: nothing left for fwd hosts clean to do", systemHosts)

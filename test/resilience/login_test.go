@@ -53,7 +53,7 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	var took []time.Duration
 	deadline := time.Now().Add(flood)
 	for time.Now().Before(deadline) {
-		maxFDs = max(maxFDs, procFDs(t, gw.cmd.Process.Pid))
+		maxFDs = max(maxFDs, procFDs(t, gw.Pid()))
 		d, err := loginFrom(gw, tok, "127.0.0.2")
 		if err != nil {
 			close(stop)

@@ -87,104 +87,31 @@ func runEchoHelper() int {
 	}
 }
 
-// proc is a process the test started. It is killed when the test ends.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr *fwdtest.SyncBuffer
-	lines  chan string   // stdout, line by line; closed at EOF
-	done   chan struct{} // closed when the process has been waited for
-	err    error         // Wait's result, once done is closed
-}
-
-// startProc starts argv with extra environment variables. Its stderr is kept
-// and shown if the test fails.
-func startProc(t testing.TB, name string, env []string, argv ...string) *proc {
+// startProc starts argv with extra environment variables, its stdout read
+// line by line. Its output is kept and shown if the test fails; it is
+// killed (SIGKILL) when the test ends.
+func startProc(t testing.TB, name string, env []string, argv ...string) *fwdtest.Process {
 	t.Helper()
-	p := &proc{name: name, stderr: &fwdtest.SyncBuffer{}, lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.stderr
-	p.cmd.WaitDelay = 5 * time.Second
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatalf("%s: pipe: %v", name, err)
-	}
-	p.cmd.Stdout = pw
-	if err := p.cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		t.Fatalf("starting %s (%s): %v", name, strings.Join(argv, " "), err)
-	}
-	pw.Close()
-	go func() {
-		defer close(p.lines)
-		defer pr.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default: // nobody reads later lines; keep draining
-			}
-		}
-	}()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill(t)
-		if t.Failed() {
-			t.Logf("%s (pid %d) stderr:\n%s", name, p.cmd.Process.Pid, p.stderr.String())
-		}
-	})
-	return p
+	return fwdtest.StartProcessT(t, name, fwdtest.ProcessOptions{
+		Env: append(os.Environ(), env...), StopSignal: syscall.SIGKILL, StdoutLines: true,
+	}, argv...)
 }
 
 // firstLine waits for the process's first stdout line.
-func (p *proc) firstLine(t testing.TB, timeout time.Duration) string {
+func firstLine(t testing.TB, p *fwdtest.Process, timeout time.Duration) string {
 	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case line, ok := <-p.lines:
-		if ok {
-			return line
-		}
-		<-p.done
-		t.Fatalf("%s closed stdout without a line (%v); stderr:\n%s", p.name, p.err, p.stderr.String())
-	case <-timer.C:
-		t.Fatalf("%s printed no line within %v; stderr:\n%s", p.name, timeout, p.stderr.String())
+	line, err := p.FirstLine(timeout)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ""
+	return line
 }
 
-// kill sends SIGKILL, unless the process has already exited, and waits.
-func (p *proc) kill(t testing.TB) {
+// kill ends the process with SIGKILL, its stop signal, and waits for it.
+func kill(t testing.TB, p *fwdtest.Process) {
 	t.Helper()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("killing %s: %v", p.name, err)
-	}
-	if !p.wait(10 * time.Second) {
-		t.Errorf("%s (pid %d) still not reaped 10s after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
-}
-
-// wait waits up to timeout for the process to exit.
-func (p *proc) wait(timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		return true
-	case <-timer.C:
-		return false
+	if err := p.Stop(); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -248,13 +175,11 @@ func writeConfig(t testing.TB, dir, listen, project string, tok token, services 
 	return path
 }
 
-// gateway is a running `fwd gateway` process.
+// gateway is a running `fwd gateway` process and what it announced.
 type gateway struct {
-	*proc
-	Listen      string
-	Fingerprint string
-	Projects    []string
-	ReadyAt     time.Time // when its JSON line arrived
+	*fwdtest.Process
+	tunnel.Announcement
+	ReadyAt time.Time // when its JSON line arrived
 }
 
 // startGateway runs `fwd gateway --config cfg --output json`, with --listen
@@ -270,18 +195,11 @@ func startGateway(t testing.TB, cfg, listen, netns string) *gateway {
 		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 	}
 	p := startProc(t, "fwd gateway", nil, argv...)
-	line := p.firstLine(t, 30*time.Second)
-	gw := &gateway{proc: p, ReadyAt: time.Now()}
-	var out struct {
-		Listen      string   `json:"listen"`
-		Fingerprint string   `json:"fingerprint"`
-		Projects    []string `json:"projects"`
+	ann, err := fwdtest.ParseAnnouncement(firstLine(t, p, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(line), &out); err != nil || out.Listen == "" || out.Fingerprint == "" {
-		t.Fatalf("fwd gateway's first line %q: %v", line, err)
-	}
-	gw.Listen, gw.Fingerprint, gw.Projects = out.Listen, out.Fingerprint, out.Projects
-	return gw
+	return &gateway{Process: p, Announcement: ann, ReadyAt: time.Now()}
 }
 
 // newClient returns an in-process forward.Client for gw (no hostnames,
@@ -501,16 +419,6 @@ func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skipf("needs root (running as uid %d): run the package as root, as CI does", os.Geteuid())
-	}
-}
-
-// needBinaries skips the test unless every binary named is on PATH.
-func needBinaries(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			t.Skipf("%s not found on PATH: install it (.ci/install-deps.sh installs iproute2 and iptables): %v", n, err)
-		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +39,11 @@ func TestGatewaySIGKILLCycles(t *testing.T) {
 	tok := newToken(t, project)
 	// Restarted on the same address 20 times while the client redials it:
 	// a port below the ephemeral range, which no dial can take meanwhile.
-	listen, err := fwdtest.FreeTCPAddr()
+	port, err := fwdtest.FreePort("tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	cfg := writeConfig(t, t.TempDir(), listen, project, tok, service{name: name, port: 18401, target: echo.Addr})
 	gw := startGateway(t, cfg, "", "")
 	addr, fingerprint := gw.Listen, gw.Fingerprint
@@ -67,7 +69,7 @@ func TestGatewaySIGKILLCycles(t *testing.T) {
 
 	var recoveries []time.Duration
 	for cycle := 1; cycle <= killCycles; cycle++ {
-		gw.kill(t)
+		kill(t, gw.Process)
 		if t.Failed() {
 			t.FailNow()
 		}

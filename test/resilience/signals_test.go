@@ -11,12 +11,9 @@ import (
 	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
-// exitCode is the process's exit status, or -1 if a signal ended it.
-func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
-
 // clientWithHosts starts `fwd service` against gw, writing its hostnames to
 // a hosts file of the test's own, and returns the process and the file.
-func clientWithHosts(t *testing.T, gw *gateway, tok token, project, name string) (*proc, string) {
+func clientWithHosts(t *testing.T, gw *gateway, tok token, project, name string) (*fwdtest.Process, string) {
 	t.Helper()
 	hostsFile := filepath.Join(t.TempDir(), "hosts")
 	if err := os.WriteFile(hostsFile, []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
@@ -24,7 +21,7 @@ func clientWithHosts(t *testing.T, gw *gateway, tok token, project, name string)
 	}
 	env := []string{"FWD_GATEWAY=" + gw.Listen, "FWD_TOKEN=" + tok.Token, "FWD_FINGERPRINT=" + gw.Fingerprint}
 	p := startProc(t, "fwd service", env, fwdBin, "service", "--service", name, "--project", project, "--hosts-file", hostsFile, "-o", "json")
-	line := p.firstLine(t, 30*time.Second)
+	line := firstLine(t, p, 30*time.Second)
 	if !strings.Contains(line, `"id":"`+name+`"`) {
 		t.Fatalf("client's first line %q", line)
 	}
@@ -51,26 +48,26 @@ func TestSIGHUPCleansUp(t *testing.T) {
 	tok := newToken(t, "shop")
 	gw := startGateway(t, writeConfig(t, t.TempDir(), "127.0.0.1:0", "shop", tok, service{"api", 18404, echoTarget(t)}), "", "")
 	client, hostsFile := clientWithHosts(t, gw, tok, "shop", "api")
-	if err := client.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := client.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !client.wait(10 * time.Second) {
+	if !client.Wait(10 * time.Second) {
 		t.Fatal("client still running 10s after SIGHUP")
 	}
-	if code := client.exitCode(); code != 0 {
-		t.Fatalf("client exit %d after SIGHUP, want 0; stderr:\n%s", code, client.stderr.String())
+	if code := client.ExitCode(); code != 0 {
+		t.Fatalf("client exit %d after SIGHUP, want 0; stderr:\n%s", code, client.Output())
 	}
 	if b, _ := os.ReadFile(hostsFile); string(b) != "127.0.0.1 localhost\n" {
 		t.Fatalf("hosts file after SIGHUP:\n%s", b)
 	}
-	if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := gw.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !gw.wait(15 * time.Second) {
+	if !gw.Wait(15 * time.Second) {
 		t.Fatal("gateway still running 15s after SIGHUP")
 	}
-	if code := gw.exitCode(); code != 0 || !strings.Contains(gw.stderr.String(), "draining") {
-		t.Fatalf("gateway exit %d after SIGHUP, want 0 after draining; stderr:\n%s", code, gw.stderr.String())
+	if code := gw.ExitCode(); code != 0 || !strings.Contains(gw.Output(), "draining") {
+		t.Fatalf("gateway exit %d after SIGHUP, want 0 after draining; stderr:\n%s", code, gw.Output())
 	}
 }
 
@@ -85,17 +82,17 @@ func TestRemovedTokenEndsClient(t *testing.T) {
 	cfg := writeConfig(t, dir, listen, "shop", tok, service{"api", 18406, target})
 	gw := startGateway(t, cfg, "", "")
 	client, hostsFile := clientWithHosts(t, gw, tok, "shop", "api")
-	gw.cmd.Process.Signal(syscall.SIGTERM)
-	if !gw.wait(15 * time.Second) {
+	gw.Signal(syscall.SIGTERM)
+	if !gw.Wait(15 * time.Second) {
 		t.Fatal("gateway did not stop")
 	}
 	writeConfig(t, dir, listen, "shop", other, service{"api", 18406, target})
 	startGateway(t, cfg, "", "")
-	if !client.wait(15 * time.Second) {
-		t.Fatalf("client still running 15s after its token was removed; stderr:\n%s", client.stderr.String())
+	if !client.Wait(15 * time.Second) {
+		t.Fatalf("client still running 15s after its token was removed; stderr:\n%s", client.Output())
 	}
-	stderr := client.stderr.String()
-	if code := client.exitCode(); code != 3 || !strings.Contains(stderr, "refused the token") {
+	stderr := client.Output()
+	if code := client.ExitCode(); code != 3 || !strings.Contains(stderr, "refused the token") {
 		t.Fatalf("client exit %d, want 3 saying the token was refused; stderr:\n%s", code, stderr)
 	}
 	if b, _ := os.ReadFile(hostsFile); string(b) != "127.0.0.1 localhost\n" {

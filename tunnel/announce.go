@@ -1,0 +1,17 @@
+package tunnel
+
+// Announcement is what a gateway says when it starts serving: `fwd gateway
+// --output json` prints it as its first stdout line, and scripts and tests
+// read it. The fields are in the order of their keys, so that the line is
+// {"fingerprint":...,"listen":...,"projects":[...]}, as it has always been.
+type Announcement struct {
+	// Fingerprint is the SHA-256 of the gateway's certificate, sha256:HEX,
+	// for clients to pin (FWD_FINGERPRINT).
+	Fingerprint string `json:"fingerprint"`
+	// Listen is the host:port the gateway listens on, its port resolved
+	// when the config said 0.
+	Listen string `json:"listen"`
+	// Projects are the catalog's project names, [] (never null) when it has
+	// none.
+	Projects []string `json:"projects"`
+}
