@@ -22,9 +22,9 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/tunnel/catalog"
 	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // Options configure a Client. Gateway and Token are required.

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/fwd-dev/fwd/hosts"
-	"github.com/fwd-dev/fwd/tunnel/catalog"
 	rules "github.com/fwd-dev/fwd/internal/hostnames"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // ErrHostsFile matches (with errors.Is) a hosts file that could not be
