@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -162,15 +161,27 @@ func NewClient(t testing.TB, g *Gateway, mod func(*forward.Options)) *forward.Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop() })
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("client Stop: %v", err)
+		}
+	})
 	return c
 }
 
-// Logger is a logger for t: debug lines on stderr with go test -v, where
-// they explain a failure, and nothing otherwise.
+// Logger is a logger for t at debug level: with go test -v it writes to
+// stderr as it goes; otherwise it keeps the lines and logs them through t
+// only if the test fails, where they explain the failure.
 func Logger(t testing.TB) *slog.Logger {
-	if !testing.Verbose() {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)).With("test", t.Name())
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	logs := &SyncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() && logs.String() != "" {
+			t.Logf("fwd logs:\n%s", logs.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(logs, opts))
 }

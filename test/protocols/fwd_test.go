@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/test/fwdtest"
-	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
@@ -75,40 +73,8 @@ func fwdTo(t testing.TB, name string, ports ...port) map[string]forwarded {
 	}
 	cat := catalog.Catalog{Projects: []catalog.Project{{Name: project, Addons: []catalog.Resource{res}}}}
 
-	logs := &fwdtest.SyncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := fwdtest.StartGateway(cat, logger.With("side", "gateway"))
-	if err != nil {
-		t.Fatalf("starting gateway: %v", err)
-	}
-	client, err := forward.New(forward.Options{
-		Gateway:       gw.Addr,
-		Token:         gw.Token,
-		Trust:         tunnel.Trust{Fingerprint: gw.Fingerprint},
-		SkipHostnames: true,
-		Logger:        logger.With("side", "client"),
-	})
-	if err != nil {
-		gw.Close()
-		t.Fatalf("forward.New: %v", err)
-	}
-	// Cleanups run last-in first-out: the client stops before the gateway,
-	// and the logs are shown after both.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("fwd logs:\n%s", logs.String())
-		}
-	})
-	t.Cleanup(func() {
-		if err := gw.Close(); err != nil {
-			t.Errorf("gateway Close: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		if err := client.Stop(); err != nil {
-			t.Errorf("client Stop: %v", err)
-		}
-	})
+	gw := fwdtest.NewGateway(t, cat)
+	client := fwdtest.NewClient(t, gw, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
