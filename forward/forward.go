@@ -149,6 +149,10 @@ type Client struct {
 
 	reconnects atomic.Int64
 
+	stateMu    sync.Mutex
+	state      State     // the tunnel's, under stateMu
+	stateSince time.Time // when it took that state
+
 	// done is closed when the client stopped by itself because the gateway
 	// refused it for good; fatal says why.
 	done      chan struct{}
@@ -158,7 +162,8 @@ type Client struct {
 	mu       sync.Mutex
 	stopped  bool
 	requests []request
-	suffixes []string // the current session's hostname suffixes
+	excluded map[catalog.ID]bool // stopped one by one inside a wider request
+	suffixes []string            // the current session's hostname suffixes
 	active   map[catalog.ID]*resourceForward
 	order    []catalog.ID // active IDs in the order they were first forwarded
 	eventMu  sync.Mutex
@@ -190,7 +195,7 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, done: make(chan struct{})}
+	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, excluded: map[catalog.ID]bool{}, done: make(chan struct{})}
 	cfg := &tunnel.ClientConfig{Token: opts.Token, Trust: opts.Trust, Dialer: opts.Dialer, DialTimeout: opts.Timeout,
 		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
 	c.link = newLink(func(ctx context.Context) (*tunnel.Session, error) {
@@ -268,6 +273,9 @@ func (c *Client) forward(ctx context.Context, req request) ([]Result, error) {
 		return nil, ErrStopped
 	}
 	c.requests = append(c.requests, req)
+	if req.Name != "" {
+		delete(c.excluded, catalog.ID{Project: req.Project, Kind: req.Kind, Name: req.Name})
+	}
 	c.suffixes = s.HostnameSuffixes()
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.requests = c.requests[:len(c.requests)-1]
@@ -327,7 +335,7 @@ func (c *Client) reconcileLocked(cat *catalog.Catalog) error {
 			continue
 		}
 		for _, r := range rs {
-			if _, dup := want[r.ID()]; !dup {
+			if _, dup := want[r.ID()]; !dup && !c.excluded[r.ID()] {
 				want[r.ID()] = r
 				wantOrder = append(wantOrder, r.ID())
 			}
@@ -408,6 +416,50 @@ func (c *Client) writeHostnamesLocked() error {
 	return nil
 }
 
+// PortStats is one forwarded port and what it has carried since it started
+// listening.
+type PortStats struct {
+	Forward
+	// Connections is how many local connections (for UDP, flows) are open.
+	Connections int64 `json:"connections"`
+	// BytesSent went from local clients to the target; BytesReceived came
+	// back. They count payload, as it moves.
+	BytesSent     int64     `json:"bytesSent"`
+	BytesReceived int64     `json:"bytesReceived"`
+	Since         time.Time `json:"since"`
+}
+
+// Stats returns every listening port's traffic, in the order of Results;
+// ports that could not be forwarded are left out.
+func (c *Client) Stats() []PortStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []PortStats
+	for _, id := range c.order {
+		f := c.active[id]
+		for i, r := range f.results() {
+			pf := f.ports[i]
+			if r.Data == nil {
+				continue
+			}
+			out = append(out, PortStats{Forward: *r.Data, Connections: pf.traffic.open.Load(),
+				BytesSent: pf.traffic.sent.Load(), BytesReceived: pf.traffic.received.Load(), Since: pf.since})
+		}
+	}
+	return out
+}
+
+// State returns the tunnel's state and since when it has been in it; the
+// zero State before the first connection.
+func (c *Client) State() (State, time.Time) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.state, c.stateSince
+}
+
+// Gateway returns the address of the gateway the client talks to.
+func (c *Client) Gateway() string { return c.opts.Gateway }
+
 // Results returns every current forward, in the order they were started.
 func (c *Client) Results() []Result {
 	c.mu.Lock()
@@ -438,6 +490,44 @@ func (c *Client) StopProjectForwarding(projectID string) error {
 	return c.stopRequest(request{Project: projectID}, true)
 }
 
+// StopForwarding stops one service or addon however it was forwarded: a
+// request for it alone is withdrawn, and one for its whole project (or for
+// everything) goes on forwarding the rest. Its listeners close and its
+// hostnames go. It returns an error matching ErrNotFound when nothing
+// forwards it. Forwarding it again by name undoes it.
+func (c *Client) StopForwarding(kind catalog.Kind, projectID, name string) error {
+	id := catalog.ID{Project: projectID, Kind: kind, Name: name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active[id] == nil {
+		return notFound(fmt.Errorf("nothing forwarded for %s", id))
+	}
+	kept := c.requests[:0]
+	for _, r := range c.requests {
+		if r != (request{Kind: kind, Project: projectID, Name: name}) {
+			kept = append(kept, r)
+		}
+	}
+	c.requests = kept
+	c.excluded[id] = true
+	return c.reconcileCurrentLocked()
+}
+
+// reconcileCurrentLocked makes the forwards match the requests against the
+// current catalog (or, while the tunnel is down, against what is
+// forwarded), and reports the change. c.mu is held.
+func (c *Client) reconcileCurrentLocked() error {
+	var cat catalog.Catalog
+	if s := c.link.current(); s != nil {
+		cat = s.Catalog()
+	} else {
+		cat = c.catalogOfActiveLocked()
+	}
+	err := c.reconcileLocked(&cat)
+	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
+	return err
+}
+
 // stopRequest withdraws a request: every copy of it, or with all false just
 // one (a With... helper withdraws only its own). A resource that another
 // request still wants (a service inside a forwarded project) keeps
@@ -458,15 +548,7 @@ func (c *Client) stopRequest(req request, all bool) error {
 	if !found {
 		return notFound(fmt.Errorf("nothing forwarded for %s", req))
 	}
-	var cat catalog.Catalog
-	if s := c.link.current(); s != nil {
-		cat = s.Catalog()
-	} else {
-		cat = c.catalogOfActiveLocked()
-	}
-	err := c.reconcileLocked(&cat)
-	c.emit(Event{State: StateConnected, Results: c.resultsLocked()})
-	return err
+	return c.reconcileCurrentLocked()
 }
 
 // catalogOfActiveLocked rebuilds a catalog from what is forwarded, so that
@@ -554,6 +636,11 @@ func (c *Client) Shutdown(ctx context.Context) error {
 
 // stateChanged is the link's callback.
 func (c *Client) stateChanged(state State, err error, attempt int) {
+	if attempt == 0 {
+		c.stateMu.Lock()
+		c.state, c.stateSince = state, time.Now()
+		c.stateMu.Unlock()
+	}
 	switch {
 	case state == StateReconnecting:
 		c.logReconnecting(err, attempt)

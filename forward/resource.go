@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/internal/relay"
@@ -37,12 +39,20 @@ type resourceForward struct {
 
 // portForward is one listening port and the connections it carries.
 type portForward struct {
-	port  catalog.Port
-	local netip.AddrPort
-	note  string
-	err   error
-	log   *slog.Logger
-	srv   server
+	port    catalog.Port
+	local   netip.AddrPort
+	note    string
+	err     error
+	log     *slog.Logger
+	srv     server
+	traffic traffic
+	since   time.Time
+}
+
+// traffic is what one port has carried, read by Client.Stats: its open
+// connections (for UDP, flows) and the bytes each way.
+type traffic struct {
+	open, sent, received atomic.Int64
 }
 
 // server is what serves one port: it can stop taking new connections, wait
@@ -69,12 +79,12 @@ func (f *resourceForward) startPort(p catalog.Port, sock socket) *portForward {
 		pf.err = fmt.Errorf("%s: %w", f.label(p), sock.err)
 		return pf
 	}
-	pf.note, pf.local = sock.note, sock.local()
+	pf.note, pf.local, pf.since = sock.note, sock.local(), time.Now()
 	target := tunnel.Target{ID: f.res.ID(), Network: p.Protocol.Network(), Port: p.Port}
 	if sock.udp != nil {
-		pf.srv = f.c.serveUDP(sock.udp, target, pf.log)
+		pf.srv = f.c.serveUDP(sock.udp, target, pf.log, &pf.traffic)
 	} else {
-		pf.srv = f.c.serveTCP(sock.ln, target, pf.log)
+		pf.srv = f.c.serveTCP(sock.ln, target, pf.log, &pf.traffic)
 	}
 	if pf.note != "" {
 		pf.log.Warn(pf.note)
@@ -271,13 +281,13 @@ type tcpServer struct {
 	conns  map[net.Conn]struct{}
 }
 
-func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger) *tcpServer {
+func (c *Client) serveTCP(ln net.Listener, target tunnel.Target, log *slog.Logger, tr *traffic) *tcpServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &tcpServer{ln: ln, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	s.accepted.Add(1)
 	go func() {
 		defer s.accepted.Done()
-		s.acceptLoop(func(conn net.Conn) { c.carry(ctx, conn.(*net.TCPConn), target, log) }, log)
+		s.acceptLoop(func(conn net.Conn) { c.carry(ctx, conn.(*net.TCPConn), target, log, tr) }, log)
 	}()
 	return s
 }
@@ -342,8 +352,10 @@ func (s *tcpServer) close() {
 	s.accepted.Wait()
 }
 
-// carry moves one local connection through the tunnel.
-func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Target, log *slog.Logger) {
+// carry moves one local connection through the tunnel, counting it in tr.
+func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Target, log *slog.Logger, tr *traffic) {
+	tr.open.Add(1)
+	defer tr.open.Add(-1)
 	sess, err := c.link.session(ctx, c.opts.ConnectWait)
 	if err != nil {
 		log.Warn("closing connection", "from", conn.RemoteAddr().String(), "err", err)
@@ -356,7 +368,7 @@ func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Tar
 		relay.Abort(conn)
 		return
 	}
-	err = st.Relay(conn, 0)
+	err = st.Relay(conn, tunnel.RelayOptions{Sent: &tr.sent, Received: &tr.received})
 	var se *tunnel.StreamError
 	if errors.As(err, &se) {
 		// The gateway's message already names the service and port.

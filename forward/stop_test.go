@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // closeRecorder notes when fwd closes its connection to the gateway.
@@ -115,4 +116,36 @@ func TestStopCutsOpenConnections(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("connection still open after Stop")
 	}
+}
+
+// TestStopForwardingInsideAProject: one addon of a forwarded project is
+// stopped; the project's other forwards go on, and forwarding the addon by
+// name brings it back.
+func TestStopForwardingInsideAProject(t *testing.T) {
+	env := startGateway(t, shopCatalog(t))
+	client := newClient(t, env, nil)
+	ctx := context.Background()
+	if _, err := client.ForwardProject(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(client.Results())
+	if err := client.StopForwarding(catalog.Addon, "shop", "db"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range client.Results() {
+		if r.Data != nil && r.Data.ID == "db" {
+			t.Fatalf("db still forwarded after StopForwarding: %+v", r.Data)
+		}
+	}
+	if n := len(client.Results()); n != before-1 {
+		t.Fatalf("%d results after stopping db, want %d", n, before-1)
+	}
+	if err := client.StopForwarding(catalog.Addon, "shop", "db"); !errors.Is(err, forward.ErrNotFound) {
+		t.Fatalf("stopping db twice: %v, want ErrNotFound", err)
+	}
+	rs, err := client.ForwardAddon(ctx, "shop", "db")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("forwarding db again: %v, %v", rs, err)
+	}
+	echoRoundTrip(t, addrOf(rs[0]), "db back")
 }

@@ -29,6 +29,8 @@ type udpPort struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	traffic *traffic
+
 	mu      sync.Mutex
 	flows   map[netip.AddrPort]*udpFlow
 	wg      sync.WaitGroup
@@ -42,10 +44,10 @@ type udpFlow struct {
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
-func (c *Client) serveUDP(conn *net.UDPConn, target tunnel.Target, log *slog.Logger) *udpPort {
+func (c *Client) serveUDP(conn *net.UDPConn, target tunnel.Target, log *slog.Logger, tr *traffic) *udpPort {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &udpPort{c: c, conn: conn, target: target, log: log, idle: c.opts.UDPFlowIdle,
-		ctx: ctx, cancel: cancel, flows: map[netip.AddrPort]*udpFlow{}}
+		ctx: ctx, cancel: cancel, flows: map[netip.AddrPort]*udpFlow{}, traffic: tr}
 	p.wg.Add(1)
 	go p.readLoop()
 	return p
@@ -114,6 +116,8 @@ func (p *udpPort) run(f *udpFlow) {
 		return
 	}
 	defer st.Close()
+	p.traffic.open.Add(1)
+	defer p.traffic.open.Add(-1)
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
@@ -128,6 +132,7 @@ func (p *udpPort) run(f *udpFlow) {
 			if _, err := st.Write(frame); err != nil {
 				return
 			}
+			p.traffic.sent.Add(int64(len(frame) - 2)) // less the length prefix
 		case <-idle.C:
 			if rest := p.idle - time.Since(time.Unix(0, f.last.Load())); rest > 0 {
 				idle.Reset(rest)
@@ -155,7 +160,9 @@ func (p *udpPort) replies(f *udpFlow, st *tunnel.Stream) {
 			return
 		}
 		f.touch()
-		p.conn.WriteToUDPAddrPort(buf[:n], f.from)
+		if _, err := p.conn.WriteToUDPAddrPort(buf[:n], f.from); err == nil {
+			p.traffic.received.Add(int64(n))
+		}
 	}
 }
 

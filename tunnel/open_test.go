@@ -124,7 +124,7 @@ func newForwarder(t testing.TB, target string) *forwarder {
 					f.errs <- err
 					return
 				}
-				f.errs <- st.Relay(c, 0)
+				f.errs <- st.Relay(c, tunnel.RelayOptions{})
 			}()
 		}
 	}()

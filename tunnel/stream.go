@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
@@ -95,20 +96,29 @@ func (s *Stream) SetWriteDeadline(t time.Time) error { return s.p.SetWriteDeadli
 
 var _ net.Conn = (*Stream)(nil)
 
+// RelayOptions tune Stream.Relay. The zero value cuts no idle connection
+// and counts nothing.
+type RelayOptions struct {
+	// Idle cuts the connection after that long without a byte either way.
+	Idle time.Duration
+	// Sent and Received, if set, count the bytes carried from conn to the
+	// gateway and back, as they move.
+	Sent, Received *atomic.Int64
+}
+
 // Relay carries conn through the stream, both ways, until both directions
 // have ended, then closes both: a half-close on either side is passed on,
-// a reset of either resets the other, and with idle > 0 the two are cut
-// after idle without a byte either way. The stream's header goes out with
+// a reset of either resets the other. The stream's header goes out with
 // conn's first bytes when they are already waiting. It returns the first
 // error, other than EOF, that ended a direction: a *StreamError when the
 // gateway refused the stream or could not reach the target. It holds no
 // buffer while the connection is idle.
-func (s *Stream) Relay(conn net.Conn, idle time.Duration) error {
+func (s *Stream) Relay(conn net.Conn, o RelayOptions) error {
 	c, ok := conn.(relay.Conn)
 	if !ok {
 		return fmt.Errorf("tunnel: Relay needs a connection with CloseWrite, not %T", conn)
 	}
-	return relay.Pipe(c, relayStream{s}, idle)
+	return relay.PipeWith(c, relayStream{s}, relay.Options{Idle: o.Idle, AtoB: o.Sent, BtoA: o.Received})
 }
 
 // relayStream is the view of a Stream that relay.Pipe drives: it writes

@@ -214,6 +214,9 @@ func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Ev
 }
 
 func runForward(ctx context.Context, o *forwardOptions, s streams) error {
+	ctx, stopAll := context.WithCancel(ctx) // fwd stop may end it as Ctrl-C does
+	defer stopAll()
+	started := time.Now()
 	log := newLogger(s.Err, o.output.json(), o.global.verbose)
 	view := newForwardView(s.Out, s.Err, o.output.json(), o.gateway, log)
 	opts, err := o.clientOptions(log, view.event)
@@ -237,6 +240,8 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		client.Stop()
 		return err
 	}
+	h := &controlHandler{client: client, command: o.describe(), started: started, stopAll: stopAll}
+	defer serveControl(h, log)()
 	select {
 	case <-ctx.Done():
 		return shutdown(client, log, !o.skipHostnames)
@@ -245,6 +250,20 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		// hostnames are gone already.
 		return client.Err()
 	}
+}
+
+// describe names the command for fwd status, without its flags (a token
+// may be among them).
+func (o *forwardOptions) describe() string {
+	switch {
+	case o.kind == forwardService:
+		return "fwd service " + o.project + "/" + o.name
+	case o.kind == forwardAddon:
+		return "fwd addon " + o.project + "/" + o.name
+	case o.project != "":
+		return "fwd all " + o.project
+	}
+	return "fwd all"
 }
 
 // start makes the forward the command asks for.

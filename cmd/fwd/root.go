@@ -85,6 +85,8 @@ Start with 'fwd demo'.`,
 		newGatewayCmd(s, g),
 		newDemoCmd(s, g),
 		newHostsCmd(s),
+		newStatusCmd(s),
+		newStopCmd(s),
 	)
 	return root
 }

@@ -59,7 +59,22 @@ var ErrIdle = errors.New("relay: connection idle too long")
 // the connection is cut after idle without a byte in either direction; zero
 // never cuts an idle connection. It returns the first error other than EOF.
 func Pipe(a, b Conn, idle time.Duration) error {
-	p := &pipe{a: a, b: b, idle: idle}
+	return PipeWith(a, b, Options{Idle: idle})
+}
+
+// Options tune PipeWith. The zero value cuts no idle connection and counts
+// nothing.
+type Options struct {
+	// Idle cuts the connection after that long without a byte either way.
+	Idle time.Duration
+	// AtoB and BtoA, if set, count the bytes moved from a to b and from b
+	// to a, as they are written.
+	AtoB, BtoA *atomic.Int64
+}
+
+// PipeWith is Pipe with options.
+func PipeWith(a, b Conn, o Options) error {
+	p := &pipe{a: a, b: b, idle: o.Idle, aToB: o.AtoB, bToA: o.BtoA}
 	p.last.Store(time.Now().UnixNano())
 	_, aPush := a.(pusher)
 	bPush, bIsPush := b.(pusher)
@@ -73,8 +88,9 @@ func Pipe(a, b Conn, idle time.Duration) error {
 }
 
 type pipe struct {
-	a, b  Conn
-	idle  time.Duration
+	a, b       Conn
+	idle       time.Duration
+	aToB, bToA *atomic.Int64 // byte counts, or nil
 	last  atomic.Int64 // unix ns of the last byte either way
 	errMu sync.Mutex
 	err   error // the first error
@@ -83,6 +99,17 @@ type pipe struct {
 func (p *pipe) touch() {
 	if p.idle > 0 {
 		p.last.Store(time.Now().UnixNano())
+	}
+}
+
+// wrote counts n bytes written into dst.
+func (p *pipe) wrote(dst Conn, n int) {
+	c := p.bToA
+	if dst == p.b {
+		c = p.aToB
+	}
+	if c != nil && n > 0 {
+		c.Add(int64(n))
 	}
 }
 
@@ -209,12 +236,16 @@ func (p *pipe) readTo(dst, src Conn) error {
 		}
 		if n > 0 {
 			p.touch()
-			var werr error
+			var (
+				k    int
+				werr error
+			)
 			if hw != nil {
-				_, werr = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
+				k, werr = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
 			} else {
-				_, werr = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
+				k, werr = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
 			}
+			p.wrote(dst, k)
 			if werr != nil {
 				if bp != held {
 					mux.PutBuffer(bp)
@@ -274,11 +305,13 @@ func (p *pipe) first(dst, src Conn, f flusher) error {
 		return f.Flush()
 	}
 	p.touch()
+	var k int
 	if hw, ok := dst.(headroomWriter); ok {
-		_, err = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
+		k, err = hw.WriteHeadroom((*bp)[:mux.HeaderSize+n])
 	} else {
-		_, err = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
+		k, err = dst.Write((*bp)[mux.HeaderSize : mux.HeaderSize+n])
 	}
+	p.wrote(dst, k)
 	return err
 }
 
@@ -356,12 +389,14 @@ func (s *sink) TryWrite(b []byte) (int, error) {
 		return 0, os.NewSyscallError("write", werr)
 	}
 	s.p.touch()
+	s.p.wrote(s.c, n)
 	return n, nil
 }
 
 func (s *sink) Write(b []byte) (int, error) {
 	n, err := s.c.Write(b)
 	s.p.touch()
+	s.p.wrote(s.c, n)
 	return n, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -322,5 +323,48 @@ func TestPipeBetweenPlainConns(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// TestPipeWithCounts: the counts say how many bytes went each way.
+func TestPipeWithCounts(t *testing.T) {
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	var aToB, bToA atomic.Int64
+	done := make(chan error, 1)
+	go func() { done <- relay.PipeWith(a, b, relay.Options{AtoB: &aToB, BtoA: &bToA}) }()
+	up, down := bytes.Repeat([]byte("u"), 100000), bytes.Repeat([]byte("d"), 54321)
+	go func() { client.Write(up); client.CloseWrite() }()
+	go func() { server.Write(down); server.CloseWrite() }()
+	gotUp, _ := io.ReadAll(server)
+	gotDown, _ := io.ReadAll(client)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(gotUp) != len(up) || len(gotDown) != len(down) {
+		t.Fatalf("moved %d and %d bytes, want %d and %d", len(gotUp), len(gotDown), len(up), len(down))
+	}
+	if aToB.Load() != int64(len(up)) || bToA.Load() != int64(len(down)) {
+		t.Fatalf("counted %d a->b and %d b->a, want %d and %d", aToB.Load(), bToA.Load(), len(up), len(down))
 	}
 }

@@ -46,21 +46,14 @@ func TestMain(m *testing.M) {
 	if os.Getenv(echoHelperEnv) == "1" {
 		os.Exit(runEchoHelper())
 	}
-	dir, err := os.MkdirTemp("", "fwd-resilience-")
+	bin, remove, err := fwdtest.BuildFwd()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "resilience: temp dir:", err)
+		fmt.Fprintln(os.Stderr, "resilience:", err)
 		os.Exit(1)
 	}
-	fwdBin = filepath.Join(dir, "fwd")
-	build := exec.Command("go", "build", "-o", fwdBin, "github.com/fwd-dev/fwd/cmd/fwd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "resilience: building fwd:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	fwdBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
 
