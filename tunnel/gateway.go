@@ -284,7 +284,7 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	// Data streams are taken from before the welcome goes out: the client
 	// may open one as soon as it has read it.
 	wait := g.serveStreams(ms, sess, log)
-	if err := sess.welcome(g.Config.Catalog.Filter(sess.token.Allows), g.Config.HostnameSuffixes); err != nil {
+	if err := sess.welcome(g.clientCatalog(sess.token, log), g.Config.HostnameSuffixes); err != nil {
 		log.Info("login failed", "err", err)
 		ms.Close()
 		wait()
@@ -293,6 +293,51 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	log.Info("session started")
 	wait()
 	log.Info("session ended", "err", ms.Err())
+}
+
+// clientCatalog is the catalog tok may see, without targets, with the
+// values of the secrets its resources' env templates use: read now, so a
+// rotated secret file takes effect at the next login. A secret that
+// cannot be read is left out with a warning (naming the secret, never a
+// value); the client then says which one is missing.
+func (g *Gateway) clientCatalog(tok *Token, log *slog.Logger) catalog.Catalog {
+	cat := g.Config.Catalog.Filter(tok.Allows)
+	for i := range cat.Projects {
+		p := &cat.Projects[i]
+		for _, rs := range [][]catalog.Resource{p.Services, p.Addons} {
+			for j := range rs {
+				rs[j].Secrets = g.secretsFor(&rs[j], log)
+			}
+		}
+	}
+	return cat
+}
+
+// secretsFor reads the secrets r's env templates use.
+func (g *Gateway) secretsFor(r *catalog.Resource, log *slog.Logger) map[string]string {
+	var out map[string]string
+	for key, text := range r.Env {
+		names, err := catalog.SecretsIn(key, text)
+		if err != nil {
+			continue // the client reports the broken template
+		}
+		for _, name := range names {
+			src, ok := g.Config.Secrets[name]
+			if !ok {
+				continue
+			}
+			v, err := src.Value()
+			if err != nil {
+				log.Warn("secret not sent: cannot read it", "secret", name, "resource", r.ID().String(), "err", err)
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // streamSlack is how many streams over MaxStreamsPerSession the mux lets a

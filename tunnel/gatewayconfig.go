@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/fwd-dev/fwd/tunnel/catalog"
@@ -31,6 +33,38 @@ type GatewayConfig struct {
 	HostnameSuffixes []string
 	// Limits bound the gateway's resources; zero fields get the defaults.
 	Limits Limits
+	// Secrets are where the values of the secrets that resources' env
+	// templates use come from, by name. A gateway sends a secret's value
+	// only in the catalog of a token that may see the resource's project,
+	// and never logs it.
+	Secrets map[string]SecretSource
+}
+
+// SecretSource says where one secret's value comes from: a variable of the
+// gateway's environment, or a file (read each time a client logs in, so a
+// rotated file takes effect without a restart). Exactly one is set.
+type SecretSource struct {
+	Env  string
+	File string
+}
+
+// Value reads the secret; a file's final newline is not part of it.
+func (s SecretSource) Value() (string, error) {
+	switch {
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("tunnel: the gateway's environment has no %s", s.Env)
+		}
+		return v, nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("tunnel: %w", err)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	}
+	return "", errors.New("tunnel: a secret needs env or file")
 }
 
 // Token is one accepted token. Only its SHA-256 is known.

@@ -45,7 +45,12 @@ func classify(err error) (int, string) {
 		dialErr   *tunnel.DialError
 		login     *tunnel.LoginError
 	)
+	var child *childExit
 	switch {
+	case errors.As(err, &child):
+		return child.code, "" // the command said what it had to
+	case errors.As(err, new(*cannotRun)):
+		return exitCannotRun, err.Error()
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted, otherThan(err, errInterrupted)
 	case errors.As(err, &untrusted):

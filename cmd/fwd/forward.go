@@ -37,6 +37,7 @@ type forwardOptions struct {
 	skipHostnames bool
 	hostsFile     string
 	suffixes      []string
+	envFile       string
 	connectWait   time.Duration
 	timeout       time.Duration
 	global        *globalOptions
@@ -51,21 +52,47 @@ func newForwardCmd(s streams, g *globalOptions, kind forwardKind, runF func(cont
 		runF = func(ctx context.Context, o *forwardOptions) error { return runForward(ctx, o, s) }
 	}
 	cmd := &cobra.Command{Args: cobra.MaximumNArgs(1)}
-	f := cmd.Flags()
+	describeKind(cmd, kind, "")
+	registerForwardFlags(cmd, opts)
+	opts.output.register(cmd, "env", "dotenv")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := opts.takeArgs(args); err != nil {
+			return err
+		}
+		if err := opts.complete(); err != nil {
+			return err
+		}
+		return runF(cmd.Context(), opts)
+	}
+	return cmd
+}
+
+// describeKind sets the use, help and examples of a forward command of
+// kind; prefix is "exec " for fwd exec's.
+func describeKind(cmd *cobra.Command, kind forwardKind, prefix string) {
 	switch kind {
 	case forwardService:
 		cmd.Use, cmd.Short = "service [NAME]", "Forward every port of one service"
-		cmd.Example = "  sudo fwd service api --project shop\n  fwd service --project shop --service api --skipHostnames"
+		cmd.Example = "  sudo fwd " + prefix + "service api --project shop\n  fwd " + prefix + "service --project shop --service api --skipHostnames"
+	case forwardAddon:
+		cmd.Use, cmd.Short = "addon [NAME]", "Forward every port of one addon (a database, a cache)"
+		cmd.Example = "  sudo fwd " + prefix + "addon db -p shop\n  fwd " + prefix + "addon --project shop --addon db --skipHostnames"
+	case forwardAll:
+		cmd.Use, cmd.Short = "all [PROJECT]", "Forward every service and addon of a project, or of every project the token sees"
+		cmd.Example = "  sudo fwd " + prefix + "all shop\n  fwd " + prefix + "all --skipHostnames --output json"
+	}
+}
+
+// registerForwardFlags adds the flags every forward command takes.
+func registerForwardFlags(cmd *cobra.Command, opts *forwardOptions) {
+	f := cmd.Flags()
+	switch opts.kind {
+	case forwardService:
 		f.StringVar(&opts.name, "service", "", "the service to forward (or give it as the argument)")
 		aliasFlag(cmd, &opts.name, "serviceId", "service")
 	case forwardAddon:
-		cmd.Use, cmd.Short = "addon [NAME]", "Forward every port of one addon (a database, a cache)"
-		cmd.Example = "  sudo fwd addon db -p shop\n  fwd addon --project shop --addon db --skipHostnames"
 		f.StringVar(&opts.name, "addon", "", "the addon to forward (or give it as the argument)")
 		aliasFlag(cmd, &opts.name, "addonId", "addon")
-	case forwardAll:
-		cmd.Use, cmd.Short = "all [PROJECT]", "Forward every service and addon of a project, or of every project the token sees"
-		cmd.Example = "  sudo fwd all shop\n  fwd all --skipHostnames --output json"
 	}
 	f.StringVarP(&opts.project, "project", "p", "", "the project (env FWD_PROJECT)")
 	aliasFlag(cmd, &opts.project, "projectId", "project")
@@ -78,19 +105,9 @@ func newForwardCmd(s streams, g *globalOptions, kind forwardKind, runF func(cont
 	f.MarkHidden("skip-hostnames")
 	f.StringVar(&opts.hostsFile, "hosts-file", "", "hosts file to edit (default: the system's)")
 	f.StringSliceVar(&opts.suffixes, "hostname-suffix", nil, "write catalog hostnames only under these suffixes (narrows the gateway's hostname_suffixes)")
+	f.StringVar(&opts.envFile, "env-file", "", "write the forwards' connection details to this .env file while fwd runs (removed on exit)")
 	f.DurationVar(&opts.connectWait, "connect-wait", 10*time.Second, "how long a new connection waits for a tunnel that is down")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long connecting to the gateway may take, TLS and login included")
-	opts.output.register(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := opts.takeArgs(args); err != nil {
-			return err
-		}
-		if err := opts.complete(); err != nil {
-			return err
-		}
-		return runF(cmd.Context(), opts)
-	}
-	return cmd
 }
 
 // aliasFlag adds a hidden flag that sets the same value as the documented

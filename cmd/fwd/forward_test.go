@@ -64,7 +64,7 @@ func TestForwardFlags(t *testing.T) {
 		{name: "no token", kind: forwardAll, args: []string{"--gateway", "g:1"}, wantErr: "no token"},
 		{name: "port out of range", kind: forwardAll, args: []string{"--gateway", "g:70000", "--token", "t"}, wantErr: "out of range"},
 		{name: "not host:port", kind: forwardAll, args: []string{"--gateway", "g", "--token", "t"}, wantErr: "not host:port"},
-		{name: "bad output", kind: forwardAll, args: []string{"-o", "yaml", "--gateway", "g:1", "--token", "t"}, wantErr: "use table or json"},
+		{name: "bad output", kind: forwardAll, args: []string{"-o", "yaml", "--gateway", "g:1", "--token", "t"}, wantErr: "use table, json, env or dotenv"},
 		{name: "bad fingerprint", kind: forwardAll, args: []string{"--fingerprint", "md5:00", "--gateway", "g:1", "--token", "t"}, wantErr: "sha256"},
 		{name: "ca and fingerprint", kind: forwardAll, args: []string{"--ca", "x.pem", "--fingerprint", "sha256:" + strings.Repeat("ab", 32), "--gateway", "g:1", "--token", "t"}, wantErr: "choose one"},
 	}

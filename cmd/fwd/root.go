@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,7 @@ Start with 'fwd demo'.`,
 		newHostsCmd(s),
 		newStatusCmd(s),
 		newStopCmd(s),
+		newExecCmd(s, g),
 	)
 	return root
 }
@@ -126,22 +128,31 @@ func buildVersion(bi *debug.BuildInfo) string {
 	return "dev (" + strings.Join(details, ", ") + ")"
 }
 
-// outputFlag is --output, shared by every command.
-type outputFlag struct{ format string }
+// outputFlag is --output, shared by every command: table or json, and for
+// the forward commands env and dotenv too.
+type outputFlag struct {
+	format string
+	allow  []string
+}
 
-func (o *outputFlag) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&o.format, "output", "o", "", "output format: table or json (default: table)")
+func (o *outputFlag) register(cmd *cobra.Command, extra ...string) {
+	o.allow = append([]string{"table", "json"}, extra...)
+	cmd.Flags().StringVarP(&o.format, "output", "o", "", "output format: "+strings.Join(o.allow, ", ")+" (default: table)")
 }
 
 func (o *outputFlag) validate() error {
-	switch o.format {
-	case "", "table", "json":
+	if o.format == "" || slices.Contains(o.allow, o.format) {
 		return nil
 	}
-	return usageErrorf("--output %q: use table or json", o.format)
+	last := len(o.allow) - 1
+	return usageErrorf("--output %q: use %s or %s", o.format, strings.Join(o.allow[:last], ", "), o.allow[last])
 }
 
 func (o *outputFlag) json() bool { return o.format == "json" }
+
+// machine reports whether the output is for a program: logs then go out
+// as JSON lines.
+func (o *outputFlag) machine() bool { return o.format != "" && o.format != "table" }
 
 // newLogger logs to stderr: text for people, JSON lines with --output json.
 // Durations print as "10s" in both, not as nanoseconds.

@@ -48,6 +48,12 @@ func WithHostnameSuffixes(s ...string) Option {
 	return func(c *tunnel.GatewayConfig) { c.HostnameSuffixes = s }
 }
 
+// WithSecrets sets where the secrets of the catalog's env templates come
+// from.
+func WithSecrets(s map[string]tunnel.SecretSource) Option {
+	return func(c *tunnel.GatewayConfig) { c.Secrets = s }
+}
+
 // NewGateway starts a gateway serving cat to one token that sees every
 // project, logging to Logger(t). It is closed when the test ends.
 func NewGateway(t testing.TB, cat catalog.Catalog, opts ...Option) *Gateway {

@@ -7,6 +7,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 )
@@ -68,6 +69,14 @@ type Resource struct {
 	Name      string   `json:"name"`
 	Hostnames []string `json:"hostnames,omitempty"`
 	Ports     []Port   `json:"ports"`
+	// Env holds templates of the resource's connection details, by
+	// variable name (see RenderEnv), such as
+	// postgres://app:{{secret "db_password"}}@{{.Address}}:{{.Port "postgres"}}/app.
+	Env map[string]string `json:"env,omitempty"`
+	// Secrets are the values of the secrets Env uses. Only the copy a
+	// gateway sends to a token that may see the project has them; the
+	// gateway's own catalog names where secrets come from instead.
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
 // ID names a resource within a catalog.
@@ -201,6 +210,8 @@ func withoutTargets(rs []Resource) []Resource {
 	out := make([]Resource, len(rs))
 	for i, r := range rs {
 		r.Hostnames = append([]string(nil), r.Hostnames...)
+		r.Env = maps.Clone(r.Env)
+		r.Secrets = nil // a gateway adds those it may send
 		ports := make([]Port, len(r.Ports))
 		for j, p := range r.Ports {
 			p.Targets = nil

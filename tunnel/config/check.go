@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -86,6 +88,8 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.tokens(c.Tokens, &c.Catalog)
 	k.suffixes(c.HostnameSuffixes)
 	k.catalog(&c.Catalog, c.HostnameSuffixes)
+	k.secrets(c.Secrets)
+	k.envs(&c.Catalog, c.Secrets)
 	k.limits(c.Limits)
 	return k.first()
 }
@@ -528,4 +532,81 @@ func targetProblem(t string) string {
 		return fmt.Sprintf("has host %q that is not an IP address or DNS name: it %s", host, p)
 	}
 	return ""
+}
+
+// secrets checks that each secret says where its value comes from, once.
+func (k *checker) secrets(secrets map[string]tunnel.SecretSource) {
+	for _, name := range sortedNames(secrets) {
+		path := "secrets." + name
+		switch src := secrets[name]; {
+		case src.Env == "" && src.File == "":
+			k.errorf(path, nil, "secret %q says neither env nor file: give one, like {env: DB_PASSWORD}", name)
+		case src.Env != "" && src.File != "":
+			k.errorf(path, nil, "secret %q has both env and file: keep one", name)
+		case src.Env != "" && !envName.MatchString(src.Env):
+			k.errorf(path+".env", nil, "secret %q: %q is not an environment variable name: use letters, digits and _", name, src.Env)
+		}
+	}
+}
+
+// envName is what a variable's name may be, in env: keys and secret
+// sources: what every shell accepts.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// envs checks every resource's env templates: good names, templates that
+// parse, secrets that are defined, ports that exist. Each is rendered
+// once with stand-in values, so a mistake shows here, not in a user's
+// shell.
+func (k *checker) envs(cat *catalog.Catalog, secrets map[string]tunnel.SecretSource) {
+	for i, p := range cat.Projects {
+		for _, kind := range []catalog.Kind{catalog.Service, catalog.Addon} {
+			for j, r := range p.Resources(kind) {
+				rpath := "projects[" + strconv.Itoa(i) + "]." + string(kind) + "s[" + strconv.Itoa(j) + "].env"
+				for _, key := range sortedNames(r.Env) {
+					k.env(rpath+"."+key, r, key, secrets)
+				}
+			}
+		}
+	}
+}
+
+func (k *checker) env(path string, r catalog.Resource, key string, secrets map[string]tunnel.SecretSource) {
+	if !envName.MatchString(key) {
+		k.errorf(path, nil, "env %q is not a variable name: use letters, digits and _, not starting with a digit", key)
+		return
+	}
+	used, err := catalog.SecretsIn(key, r.Env[key])
+	if err != nil {
+		k.errorf(path, err, "env %s: %v", key, err)
+		return
+	}
+	standIn := map[string]string{}
+	for _, name := range used {
+		if _, ok := secrets[name]; !ok {
+			k.errorf(path, nil, "env %s uses secret %q, which secrets: does not define: add it, like secrets: {%s: {env: VAR}}", key, name, name)
+			return
+		}
+		standIn[name] = "x"
+	}
+	ports := map[string]int{}
+	for _, p := range r.Ports {
+		ports[strconv.Itoa(int(p.Port))] = int(p.Port)
+		if p.Name != "" {
+			ports[p.Name] = int(p.Port)
+		}
+	}
+	probe := r
+	probe.Env, probe.Secrets = map[string]string{key: r.Env[key]}, standIn
+	if _, err := catalog.RenderEnv(probe, catalog.NewEnvData(r.Project, r.Name, "127.0.0.1", r.Name, ports)); err != nil {
+		k.errorf(path, err, "env %s: %s", key, strings.TrimPrefix(err.Error(), r.ID().String()+" "+key+": "))
+	}
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

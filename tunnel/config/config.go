@@ -89,6 +89,12 @@ func Load(path string) (*Config, error) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	for name, src := range c.Secrets {
+		if src.File != "" && !filepath.IsAbs(src.File) {
+			src.File = filepath.Join(dir, src.File)
+			c.Secrets[name] = src
+		}
+	}
 	return c, nil
 }
 

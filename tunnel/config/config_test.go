@@ -31,7 +31,21 @@ type badCase struct {
 	phrase string // and contain this
 }
 
+// withEnv is good with an env: under api, on line 11.
+func withEnv(env string) string {
+	return tokens + shop + "          - {name: http, port: 8080, targets: [10.0.0.5:8080]}\n        env:\n          " + env + "\n"
+}
+
 var badCases = []badCase{
+	{"env bad name", withEnv(`1URL: x`), 12, `env "1URL" is not a variable name`},
+	{"env bad template", withEnv(`URL: "{{.Address"`), 12, "env URL: catalog: bad env template"},
+	{"env unknown port", withEnv(`URL: "{{.Port \"grpc\"}}"`), 12, `no port named "grpc" (ports: 8080, http)`},
+	{"env undefined secret", withEnv(`URL: "{{secret \"pw\"}}"`), 12, `uses secret "pw", which secrets: does not define`},
+	{"env unknown field", withEnv(`URL: "{{.Adress}}"`), 12, "bad env template"},
+	{"secret without source", good + "secrets:\n  pw: {}\n", 12, `secret "pw" says neither env nor file`},
+	{"secret with both", good + "secrets:\n  pw: {env: PW, file: pw.txt}\n", 12, "has both env and file"},
+	{"secret bad env", good + "secrets:\n  pw: {env: \"PW X\"}\n", 12, "is not an environment variable name"},
+	{"secret unknown key", good + "secrets:\n  pw: {vault: x}\n", 12, `unknown key "vault" in secret pw`},
 	{"empty file", "", 1, "the config is empty"},
 	{"only comments", "# nothing yet\n", 1, "the config is empty"},
 	{"null document", "~\n", 1, "the config is empty"},
@@ -187,6 +201,12 @@ func TestParseGood(t *testing.T) {
 			p := c.Catalog.Projects[0].Services[0].Ports[0]
 			if p.Protocol != catalog.TCP {
 				t.Errorf("protocol %q, want TCP by default", p.Protocol)
+			}
+		}},
+		{"env and secrets", withEnv(`URL: "postgres://app:{{secret \"pw\"}}@{{.Address}}:{{.Port \"http\"}}"`) + "secrets:\n  pw: {env: PW}\n  key: {file: key.txt}\n", func(t *testing.T, c *Config) {
+			api := c.Catalog.Projects[0].Services[0]
+			if api.Env["URL"] == "" || c.Secrets["pw"].Env != "PW" || c.Secrets["key"].File != "key.txt" {
+				t.Errorf("env %v secrets %+v", api.Env, c.Secrets)
 			}
 		}},
 		{"tcp and udp share a number", tokens + shop + "          - {port: 53, targets: [10.0.0.53:53]}\n          - {port: 53, protocol: udp, targets: [10.0.0.53:53]}\n", func(t *testing.T, c *Config) {

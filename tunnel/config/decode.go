@@ -101,6 +101,20 @@ func join(path, key string) string {
 // mapping decodes the mapping n, which describes what (e.g. "a port"), by
 // calling each key's field. A null n is an empty mapping.
 func (d *decoder) mapping(at *yaml.Node, what, path string, example string, fields []field) error {
+	return d.eachKey(at, what, path, example, fields[0].key, func(k, v *yaml.Node, p string) error {
+		for j := range fields {
+			if fields[j].key == k.Value {
+				return fields[j].decode(v, p)
+			}
+		}
+		return d.errorf(k, nil, "unknown key %q in %s: %s", k.Value, what, suggest(k.Value, fields))
+	})
+}
+
+// eachKey calls each for every key of the mapping at (a null one has
+// none), refusing merge keys, non-scalar keys and duplicates; wordLike is
+// an example key for messages. It records each value's position.
+func (d *decoder) eachKey(at *yaml.Node, what, path, example, wordLike string, each func(k, v *yaml.Node, path string) error) error {
 	n, err := d.resolve(at)
 	if err != nil {
 		return err
@@ -122,29 +136,59 @@ func (d *decoder) mapping(at *yaml.Node, what, path string, example string, fiel
 			return d.errorf(k, nil, "merge keys (<<) are not supported: write the keys out")
 		}
 		if k.Kind != yaml.ScalarNode {
-			return d.errorf(k, nil, "a key in %s is %s: keys must be plain words like %s", what, describe(k), fields[0].key)
+			return d.errorf(k, nil, "a key in %s is %s: keys must be plain words like %s", what, describe(k), wordLike)
 		}
 		if first, ok := seen[k.Value]; ok {
 			return d.errorf(k, nil, "duplicate key %q in %s (first at line %d): remove one", k.Value, what, first.Line)
 		}
 		seen[k.Value] = k
-		var f *field
-		for j := range fields {
-			if fields[j].key == k.Value {
-				f = &fields[j]
-				break
-			}
-		}
-		if f == nil {
-			return d.errorf(k, nil, "unknown key %q in %s: %s", k.Value, what, suggest(k.Value, fields))
-		}
 		p := join(path, k.Value)
 		d.record(p, v)
-		if err := f.decode(v, p); err != nil {
+		if err := each(k, v, p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// stringMap decodes a mapping of names to strings, such as env:.
+func (d *decoder) stringMap(at *yaml.Node, key, path, example string, out *map[string]string) error {
+	return d.eachKey(at, key, path, example, "NAME", func(k, v *yaml.Node, _ string) error {
+		s, err := d.str(v, key+"."+k.Value)
+		if err != nil {
+			return err
+		}
+		if *out == nil {
+			*out = map[string]string{}
+		}
+		(*out)[k.Value] = s
+		return nil
+	})
+}
+
+// secrets decodes secrets: a mapping of names to {env: VAR} or {file: PATH}.
+func (d *decoder) secrets(at *yaml.Node, path string, out *map[string]tunnel.SecretSource) error {
+	return d.eachKey(at, "secrets", path, "{db_password: {env: DB_PASSWORD}}", "db_password", func(k, v *yaml.Node, p string) error {
+		var src tunnel.SecretSource
+		err := d.mapping(v, "secret "+k.Value, p, "{env: DB_PASSWORD} or {file: /run/secrets/db}", []field{
+			{"env", func(v *yaml.Node, _ string) (err error) {
+				src.Env, err = d.str(v, "secret "+k.Value+"'s env")
+				return err
+			}},
+			{"file", func(v *yaml.Node, _ string) (err error) {
+				src.File, err = d.str(v, "secret "+k.Value+"'s file")
+				return err
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		if *out == nil {
+			*out = map[string]tunnel.SecretSource{}
+		}
+		(*out)[k.Value] = src
+		return nil
+	})
 }
 
 // suggest names the closest known key, or lists them all.
@@ -322,6 +366,9 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 		{"limits", func(v *yaml.Node, path string) error {
 			return d.limits(v, path, &c.Limits)
 		}},
+		{"secrets", func(v *yaml.Node, path string) error {
+			return d.secrets(v, path, &c.Secrets)
+		}},
 		{"hostname_suffixes", func(v *yaml.Node, path string) error {
 			if err := d.stringList(v, "hostname_suffixes", path, "[svc.cluster.local]", &c.HostnameSuffixes); err != nil {
 				return err
@@ -414,6 +461,9 @@ func (d *decoder) resources(n *yaml.Node, path string, kind catalog.Kind, out *[
 			}},
 			{"hostnames", func(v *yaml.Node, path string) error {
 				return d.stringList(v, "hostnames", path, "[api.shop.svc.cluster.local]", &r.Hostnames)
+			}},
+			{"env", func(v *yaml.Node, path string) error {
+				return d.stringMap(v, "env", path, `{DATABASE_URL: "postgres://{{.Address}}:{{.Port \"postgres\"}}/app"}`, &r.Env)
 			}},
 			{"ports", func(v *yaml.Node, path string) error {
 				return d.list(v, "ports", path, "[{port: 8080, targets: [10.0.0.5:8080]}]", func(_ int, v *yaml.Node, path string) error {
