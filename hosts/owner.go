@@ -1,11 +1,6 @@
 package hosts
 
-import (
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"sync"
-)
+import "github.com/fwd-dev/fwd/internal/blockfile"
 
 // Owner identifies the process that wrote a block. PID alone is not enough
 // because PIDs are reused after a crash: Start, the process start time in
@@ -19,18 +14,11 @@ type Owner struct {
 	Session string
 }
 
-var currentOwner = sync.OnceValue(func() Owner {
-	pid := os.Getpid()
-	start, _ := processStart(pid) // 0 means unknown; Alive then trusts the PID alone
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
-	return Owner{PID: pid, Start: start, Session: hex.EncodeToString(b[:])}
-})
-
 // CurrentOwner returns this process as an Owner. Its Session is random hex
 // chosen once per process, so every call returns the same Owner.
 func CurrentOwner() Owner {
-	return currentOwner()
+	// The fields are blockfile.Owner's, so the two convert into each other.
+	return Owner(blockfile.CurrentOwner())
 }
 
 // Alive reports whether the process that o names is still running: its PID
@@ -38,8 +26,5 @@ func CurrentOwner() Owner {
 // cannot tell (say, the process belongs to another user) it says alive,
 // because wrongly removing a live block is worse than keeping a dead one.
 func (o Owner) Alive() bool {
-	if o.PID <= 0 {
-		return false
-	}
-	return processAlive(o.PID, o.Start)
+	return blockfile.Owner(o).Alive()
 }

@@ -1,6 +1,6 @@
 //go:build !unix && !windows
 
-package hosts
+package blockfile
 
 import (
 	"errors"
@@ -8,5 +8,5 @@ import (
 )
 
 func lockFile(string, bool, time.Duration) (func(), error) {
-	return nil, errors.New("hosts: file locking not supported on this OS")
+	return nil, errors.New("blockfile: file locking not supported on this OS")
 }

@@ -1,4 +1,4 @@
-package hosts
+package blockfile
 
 import (
 	"errors"
@@ -20,15 +20,15 @@ func procStat(pid int) (state string, start uint64, err error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return "", 0, fmt.Errorf("hosts: malformed /proc/%d/stat", pid)
+		return "", 0, fmt.Errorf("blockfile: malformed /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 20 {
-		return "", 0, fmt.Errorf("hosts: malformed /proc/%d/stat", pid)
+		return "", 0, fmt.Errorf("blockfile: malformed /proc/%d/stat", pid)
 	}
 	start, err = strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
-		return "", 0, fmt.Errorf("hosts: malformed /proc/%d/stat: %w", pid, err)
+		return "", 0, fmt.Errorf("blockfile: malformed /proc/%d/stat: %w", pid, err)
 	}
 	return fields[0], start, nil
 }

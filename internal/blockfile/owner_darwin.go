@@ -1,4 +1,4 @@
-package hosts
+package blockfile
 
 import (
 	"golang.org/x/sys/unix"

@@ -1,6 +1,6 @@
 //go:build unix
 
-package hosts
+package blockfile
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// copyOwner gives the new file the hosts file's uid and gid. Only root may
+// copyOwner gives the new file the old file's uid and gid. Only root may
 // do that, and only root needs to: anyone else can only have written to a
-// hosts file they may replace with their own.
+// file they may replace with their own.
 func copyOwner(f *os.File, like fs.FileInfo) error {
 	st, ok := like.Sys().(*syscall.Stat_t)
 	if !ok || os.Geteuid() != 0 {
@@ -31,9 +31,10 @@ func syncDir(dir string) {
 	d.Close()
 }
 
-// renameCannotWork tells a rename that can never succeed here (the hosts
-// file is a bind mount: EBUSY; a mount point between: EXDEV; or a
-// filesystem that forbids it: EPERM) from an ordinary failure.
+// renameCannotWork tells a rename that can never succeed here (the file is
+// a bind mount, as /etc/hosts is in containers: EBUSY; a mount point
+// between: EXDEV; or a filesystem that forbids it: EPERM) from an ordinary
+// failure.
 func renameCannotWork(err error) bool {
 	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM)
 }

@@ -1,6 +1,6 @@
 //go:build !unix && !windows
 
-package hosts
+package blockfile
 
 import (
 	"io/fs"
