@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -216,4 +217,35 @@ func (t Trust) clientTLSConfig(serverName string) (*tls.Config, error) {
 		InsecureSkipVerify: true, // verify below does the whole check, pin or chain
 		VerifyConnection:   verify,
 	}, nil
+}
+
+// ProbeTrust does only a TLS handshake with the gateway at addr, with
+// trust (the zero Trust: the system's roots), and returns the
+// fingerprint of its certificate. A certificate trust does not vouch for
+// is returned as an *UntrustedError, which names the fingerprint: a
+// client may then ask its user whether to pin it. Nothing logs in, so the
+// gateway counts no failed login.
+func ProbeTrust(ctx context.Context, addr string, trust Trust) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("tunnel: gateway address %q: %w", addr, err)
+	}
+	conf, err := trust.clientTLSConfig(host)
+	if err != nil {
+		return "", err
+	}
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", &DialError{Phase: PhaseConnect, Addr: addr, Err: err}
+	}
+	conn := tls.Client(raw, conf)
+	defer conn.Close()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		var untrusted *UntrustedError
+		if errors.As(err, &untrusted) {
+			return untrusted.Fingerprint, untrusted
+		}
+		return "", &DialError{Phase: PhaseTLS, Addr: addr, Err: err}
+	}
+	return Fingerprint(conn.ConnectionState().PeerCertificates[0].Raw), nil
 }

@@ -64,6 +64,7 @@ func newExecKindCmd(s streams, g *globalOptions, kind forwardKind) *cobra.Comman
 	describeKind(cmd, kind, "exec ")
 	cmd.Use += " -- COMMAND [ARGS...]"
 	registerForwardFlags(cmd, opts)
+	registerCompletion(cmd, opts)
 	opts.output.register(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		dash := cmd.ArgsLenAtDash()
@@ -113,12 +114,19 @@ func runExec(ctx context.Context, o *forwardOptions, argv []string, s streams) e
 	if err != nil {
 		return err
 	}
+	if o.envFile != "" {
+		envw, err := o.startEnvFile(client, log)
+		if err != nil {
+			return err
+		}
+		defer func() { logErr(log, envw.stop()) }()
+	}
 	args, err := expandArgs(argv, results)
 	if err != nil {
 		return &usageError{err}
 	}
 	stop := make(chan struct{}, 1)
-	h := &controlHandler{client: client, command: "fwd exec " + strings.TrimPrefix(o.describe(), "fwd "), started: started,
+	h := &controlHandler{client: client, command: "fwd exec " + strings.TrimPrefix(o.describe(), "fwd "), context: o.contextName, started: started,
 		stopAll: func() { stop <- struct{}{} }}
 	defer serveControl(h, log)()
 	return runChild(args, vars, sigs, stop, s)

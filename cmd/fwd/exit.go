@@ -8,6 +8,7 @@ import (
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
+	"github.com/fwd-dev/fwd/internal/contexts"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/config"
 )
@@ -78,8 +79,11 @@ func classify(err error) (int, string) {
 		return exitError, err.Error() + ": run with sudo, or add --skipHostnames to forward without hostnames"
 	case errors.Is(err, forward.ErrHostsFile):
 		return exitError, err.Error() + ": check --hosts-file, or add --skipHostnames to forward without hostnames"
-	case errors.As(err, new(*usageError)), errors.As(err, new(*config.Error)):
+	case errors.As(err, new(*usageError)), errors.As(err, new(*config.Error)),
+		errors.As(err, new(*contexts.FileError)), errors.Is(err, contexts.ErrInvalid):
 		return exitUsage, err.Error()
+	case errors.Is(err, contexts.ErrNotFound):
+		return exitUsage, err.Error() + ": see fwd context list"
 	}
 	return exitError, err.Error()
 }

@@ -38,6 +38,7 @@ type forwardOptions struct {
 	hostsFile     string
 	suffixes      []string
 	envFile       string
+	contextName   string // the saved context used, if any
 	connectWait   time.Duration
 	timeout       time.Duration
 	global        *globalOptions
@@ -54,6 +55,7 @@ func newForwardCmd(s streams, g *globalOptions, kind forwardKind, runF func(cont
 	cmd := &cobra.Command{Args: cobra.MaximumNArgs(1)}
 	describeKind(cmd, kind, "")
 	registerForwardFlags(cmd, opts)
+	registerCompletion(cmd, opts)
 	opts.output.register(cmd, "env", "dotenv")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := opts.takeArgs(args); err != nil {
@@ -94,12 +96,7 @@ func registerForwardFlags(cmd *cobra.Command, opts *forwardOptions) {
 		f.StringVar(&opts.name, "addon", "", "the addon to forward (or give it as the argument)")
 		aliasFlag(cmd, &opts.name, "addonId", "addon")
 	}
-	f.StringVarP(&opts.project, "project", "p", "", "the project (env FWD_PROJECT)")
-	aliasFlag(cmd, &opts.project, "projectId", "project")
-	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (env FWD_GATEWAY)")
-	f.StringVar(&opts.token, "token", "", "access token (env FWD_TOKEN; prefer the env, flags show up in ps)")
-	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file (env FWD_CA)")
-	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX (env FWD_FINGERPRINT)")
+	registerConnFlags(cmd, opts)
 	f.BoolVar(&opts.skipHostnames, "skipHostnames", false, "do not write hostnames to the hosts file (no root needed; also --skip-hostnames)")
 	f.BoolVar(&opts.skipHostnames, "skip-hostnames", false, "same as --skipHostnames")
 	f.MarkHidden("skip-hostnames")
@@ -107,6 +104,19 @@ func registerForwardFlags(cmd *cobra.Command, opts *forwardOptions) {
 	f.StringSliceVar(&opts.suffixes, "hostname-suffix", nil, "write catalog hostnames only under these suffixes (narrows the gateway's hostname_suffixes)")
 	f.StringVar(&opts.envFile, "env-file", "", "write the forwards' connection details to this .env file while fwd runs (removed on exit)")
 	f.DurationVar(&opts.connectWait, "connect-wait", 10*time.Second, "how long a new connection waits for a tunnel that is down")
+}
+
+// registerConnFlags adds the flags that say which gateway to reach and
+// how: every command that talks to a gateway takes them. Each falls back
+// to its FWD_ variable, then to the saved context (fwd login).
+func registerConnFlags(cmd *cobra.Command, opts *forwardOptions) {
+	f := cmd.Flags()
+	f.StringVarP(&opts.project, "project", "p", "", "the project (env FWD_PROJECT, else the context's)")
+	aliasFlag(cmd, &opts.project, "projectId", "project")
+	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (env FWD_GATEWAY, else the context's)")
+	f.StringVar(&opts.token, "token", "", "access token (env FWD_TOKEN; prefer fwd login or the env: flags show up in ps)")
+	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file (env FWD_CA)")
+	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX (env FWD_FINGERPRINT)")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long connecting to the gateway may take, TLS and login included")
 }
 
@@ -144,9 +154,12 @@ func (o *forwardOptions) complete() error {
 	if err := o.output.validate(); err != nil {
 		return err
 	}
+	if err := o.fromContext(); err != nil {
+		return err
+	}
 	switch {
 	case o.gateway == "":
-		return usageErrorf("no gateway: pass --gateway host:port or set FWD_GATEWAY")
+		return usageErrorf("no gateway: run fwd login --gateway host:port once, or pass --gateway (or set FWD_GATEWAY)")
 	case o.kind != forwardAll && o.project == "":
 		return usageErrorf("no project: pass --project NAME or set FWD_PROJECT")
 	case o.kind == forwardService && o.name == "":
@@ -154,7 +167,7 @@ func (o *forwardOptions) complete() error {
 	case o.kind == forwardAddon && o.name == "":
 		return usageErrorf("no addon: pass its name, as in 'fwd addon db --project %s'", o.project)
 	case o.token == "":
-		return usageErrorf("no token: set FWD_TOKEN (or pass --token); a gateway admin makes one with 'fwd gateway token'")
+		return usageErrorf("no token: run fwd login, or set FWD_TOKEN; a gateway admin makes one with 'fwd gateway token'")
 	case o.caFile != "" && o.fingerprint != "":
 		return usageErrorf("--ca and --fingerprint both set: choose one way to trust the gateway")
 	case o.connectWait <= 0:
@@ -234,9 +247,15 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 	ctx, stopAll := context.WithCancel(ctx) // fwd stop may end it as Ctrl-C does
 	defer stopAll()
 	started := time.Now()
-	log := newLogger(s.Err, o.output.json(), o.global.verbose)
-	view := newForwardView(s.Out, s.Err, o.output.json(), o.gateway, log)
-	opts, err := o.clientOptions(log, view.event)
+	log := newLogger(s.Err, o.output.machine(), o.global.verbose)
+	view := newForwardView(s.Out, s.Err, o.output.format, o.gateway, log)
+	var envw *envFileWriter
+	opts, err := o.clientOptions(log, func(e forward.Event) {
+		view.event(e)
+		if envw != nil && e.State == forward.StateConnected {
+			envw.changed()
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -253,11 +272,17 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		}
 		return errors.Join(err, stopErr)
 	}
-	if err := view.start(results); err != nil {
+	if o.envFile != "" {
+		if envw, err = o.startEnvFile(client, log); err != nil {
+			return errors.Join(err, client.Stop())
+		}
+		defer func() { logErr(log, envw.stop()) }()
+	}
+	if err := view.start(results, client); err != nil {
 		client.Stop()
 		return err
 	}
-	h := &controlHandler{client: client, command: o.describe(), started: started, stopAll: stopAll}
+	h := &controlHandler{client: client, command: o.describe(), context: o.contextName, started: started, stopAll: stopAll}
 	defer serveControl(h, log)()
 	select {
 	case <-ctx.Done():
@@ -266,6 +291,24 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 		// Stopped by itself (the gateway refused it for good); its
 		// hostnames are gone already.
 		return client.Err()
+	}
+}
+
+// startEnvFile writes the forwards' connection details into --env-file
+// and keeps them in step until fwd stops.
+func (o *forwardOptions) startEnvFile(client *forward.Client, log *slog.Logger) (*envFileWriter, error) {
+	w := newEnvFileWriter(o.envFile, client, log)
+	if err := w.write(); err != nil {
+		return nil, err
+	}
+	go w.run()
+	return w, nil
+}
+
+// logErr logs a failure of cleanup that cannot change the exit any more.
+func logErr(log *slog.Logger, err error) {
+	if err != nil {
+		log.Error(err.Error())
 	}
 }
 

@@ -138,3 +138,20 @@ func setEnv(t *testing.T, env []string) {
 		t.Setenv(k, v)
 	}
 }
+
+// TestMain keeps the tests away from the developer's own saved gateways,
+// keyring and running clients.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fwd-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CONFIG_HOME", dir+"/config")
+	os.Setenv("FWD_RUNTIME_DIR", dir+"/run")
+	os.Setenv("FWD_NO_KEYRING", "1")
+	os.Unsetenv("FWD_CONTEXT")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

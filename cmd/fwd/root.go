@@ -28,6 +28,7 @@ type streams struct {
 // globalOptions are the flags every command takes from the root.
 type globalOptions struct {
 	verbose bool
+	context string // --context: a saved gateway other than the current one
 }
 
 // run executes one command line and returns the process exit code.
@@ -78,6 +79,8 @@ Start with 'fwd demo'.`,
 	// -v is --verbose on every command; --version has no short form, so
 	// that -v means one thing everywhere.
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail")
+	root.PersistentFlags().StringVar(&g.context, "context", "", "use this saved gateway instead of the current one (env FWD_CONTEXT; see fwd context list)")
+	root.RegisterFlagCompletionFunc("context", completeContexts)
 	root.Flags().Bool("version", false, "print fwd's version")
 	root.AddCommand(
 		newForwardCmd(s, g, forwardService, nil),
@@ -89,6 +92,10 @@ Start with 'fwd demo'.`,
 		newStatusCmd(s),
 		newStopCmd(s),
 		newExecCmd(s, g),
+		newLoginCmd(s),
+		newLogoutCmd(s, g),
+		newContextCmd(s),
+		newLsCmd(s, g),
 	)
 	return root
 }

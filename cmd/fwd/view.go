@@ -20,7 +20,8 @@ import (
 // (on a terminal) or in debug log lines.
 type forwardView struct {
 	out      io.Writer
-	json     bool
+	format   string // table, json, env or dotenv
+	json     bool   // any machine format: one print, no reprints
 	styled   bool
 	gateway  string
 	log      *slog.Logger
@@ -31,8 +32,9 @@ type forwardView struct {
 	last    forward.State
 }
 
-func newForwardView(out, errOut io.Writer, jsonOut bool, gateway string, log *slog.Logger) *forwardView {
-	return &forwardView{out: out, json: jsonOut, styled: ui.Styled(out), gateway: gateway, log: log, progress: ui.NewProgress(errOut)}
+func newForwardView(out, errOut io.Writer, format string, gateway string, log *slog.Logger) *forwardView {
+	machine := format != "" && format != "table"
+	return &forwardView{out: out, format: format, json: machine, styled: ui.Styled(out), gateway: gateway, log: log, progress: ui.NewProgress(errOut)}
 }
 
 // connected clears the status line: the forwards are up, or failed.
@@ -42,14 +44,22 @@ func (v *forwardView) connected() {
 	v.progress.Clear()
 }
 
-// start prints the first view: for JSON, the one line scripts wait for.
-func (v *forwardView) start(results []forward.Result) error {
+// start prints the first view: for JSON, the one line scripts wait for;
+// for env and dotenv, the variables, once.
+func (v *forwardView) start(results []forward.Result, client *forward.Client) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.started = true
 	v.last = forward.StateConnected
-	if v.json {
+	switch v.format {
+	case "json":
 		return writeJSONLine(v.out, results)
+	case "env", "dotenv":
+		vars, err := client.Env()
+		if err != nil {
+			return err
+		}
+		return writeEnv(v.out, v.format, vars)
 	}
 	return v.table(results)
 }

@@ -205,3 +205,17 @@ func parseVars(body []string) []Var {
 	}
 	return vars
 }
+
+// Line renders one variable as a .env line, KEY=value, quoted as Set
+// quotes it (see quote), for a program that prints rather than writes a
+// file (fwd --output dotenv).
+func Line(v Var) (string, error) {
+	if err := checkKey(v.Key); err != nil {
+		return "", err
+	}
+	q, err := quote(v.Key, v.Value)
+	if err != nil {
+		return "", err
+	}
+	return v.Key + "=" + q, nil
+}
