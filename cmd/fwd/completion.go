@@ -24,11 +24,7 @@ const (
 
 // completeContexts offers the saved contexts' names.
 func completeContexts(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	st, err := openContexts()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	cfg, err := st.Load()
+	_, cfg, err := loadContexts()
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

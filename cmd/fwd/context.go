@@ -70,11 +70,7 @@ type contextRow struct {
 }
 
 func runContextList(o *outputFlag, s streams) error {
-	st, err := openContexts()
-	if err != nil {
-		return err
-	}
-	cfg, err := st.Load()
+	_, cfg, err := loadContexts()
 	if err != nil {
 		return err
 	}
@@ -115,11 +111,7 @@ func newLogoutCmd(s streams, g *globalOptions) *cobra.Command {
 		Short: "Forget the current context's token (or --context NAME's); the context stays",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			st, err := openContexts()
-			if err != nil {
-				return err
-			}
-			cfg, err := st.Load()
+			st, cfg, err := loadContexts()
 			if err != nil {
 				return err
 			}
@@ -142,11 +134,7 @@ func newLogoutCmd(s streams, g *globalOptions) *cobra.Command {
 // context nothing changes.
 func (o *forwardOptions) fromContext() error {
 	name := envOr(o.global.context, "FWD_CONTEXT")
-	st, err := openContexts()
-	if err != nil {
-		return err
-	}
-	cfg, err := st.Load()
+	st, cfg, err := loadContexts()
 	if err != nil {
 		return err
 	}
@@ -176,4 +164,14 @@ func (o *forwardOptions) fromContext() error {
 		o.token = tok
 	}
 	return nil
+}
+
+// loadContexts opens and reads this user's saved gateways.
+func loadContexts() (*contexts.Store, *contexts.Config, error) {
+	st, err := openContexts()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := st.Load()
+	return st, cfg, err
 }

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/internal/hostnames"
 	"github.com/fwd-dev/fwd/tunnel"
 )
 
@@ -197,27 +197,10 @@ func checkHostPort(flag, addr string) error {
 	if err != nil || n < 1 || n > 65535 {
 		return usageErrorf("%s %q: port out of range: use 1-65535", flag, addr)
 	}
-	if host != "" && net.ParseIP(host) == nil && !isDNSName(host) {
+	if host != "" && net.ParseIP(host) == nil && !hostnames.IsDNSName(host) {
 		return usageErrorf("%s %q: %q is neither an IP address nor a host name", flag, addr, host)
 	}
 	return nil
-}
-
-func isDNSName(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Event)) (forward.Options, error) {

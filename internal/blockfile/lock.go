@@ -12,11 +12,16 @@ import (
 // returns the function that releases it. The kernel drops the lock when a
 // holder dies, even by SIGKILL.
 func lockFile(path string, exclusive bool, wait time.Duration) (unlock func(), err error) {
+	return lockFileMode(path, exclusive, wait, 0o644)
+}
+
+// lockFileMode is lockFile creating a missing lock file with perm.
+func lockFileMode(path string, exclusive bool, wait time.Duration, perm os.FileMode) (unlock func(), err error) {
 	flag := os.O_RDONLY
 	if exclusive {
 		flag = os.O_RDWR | os.O_CREATE
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	f, err := os.OpenFile(path, flag, perm)
 	if err != nil {
 		return nil, err
 	}

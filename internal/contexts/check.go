@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/fwd-dev/fwd/internal/hostnames"
 )
 
 // The checks below return "" for a good value, or what is wrong with it and
@@ -41,27 +43,10 @@ func checkGateway(s string) string {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "has a port out of range: use 1-65535"
 	}
-	if net.ParseIP(host) == nil && !isDNSName(host) {
+	if net.ParseIP(host) == nil && !hostnames.IsDNSName(host) {
 		return fmt.Sprintf("names %q, which is neither an IP address nor a host name", host)
 	}
 	return ""
-}
-
-func isDNSName(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // checkFingerprint accepts the one form fwd prints (tunnel.Fingerprint),

@@ -30,3 +30,23 @@ func UnderSuffix(name string, suffixes []string) bool {
 	}
 	return false
 }
+
+// IsDNSName reports whether h is a host name: dot-separated labels of 1 to
+// 63 letters, digits, '-' and '_', not starting or ending with '-', 253
+// characters at most (a final dot allowed).
+func IsDNSName(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

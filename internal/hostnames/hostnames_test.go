@@ -1,6 +1,9 @@
 package hostnames
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestReserved(t *testing.T) {
 	for name, want := range map[string]bool{
@@ -53,6 +56,17 @@ func TestUnderSuffix(t *testing.T) {
 	} {
 		if got := UnderSuffix(tc.name, tc.suffixes); got != tc.want {
 			t.Errorf("UnderSuffix(%q, %q) = %v, want %v", tc.name, tc.suffixes, got, tc.want)
+		}
+	}
+}
+
+func TestIsDNSName(t *testing.T) {
+	for h, want := range map[string]bool{
+		"gw.example.com": true, "localhost": true, "a_b.c": true, "x.": true,
+		"": false, "a..b": false, "-a.b": false, "a b": false, "127.0.0.1 ": false, strings.Repeat("a", 64): false,
+	} {
+		if got := IsDNSName(h); got != want {
+			t.Errorf("IsDNSName(%q) = %v, want %v", h, got, want)
 		}
 	}
 }
