@@ -12,7 +12,7 @@ packages=(
 	dnsmasq dnsutils
 	nginx
 	iproute2 iptables
-	curl nghttp2-client netcat-openbsd
+	curl nghttp2-client netcat-openbsd unzip
 	procps passwd
 )
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -45,5 +47,22 @@ func TestVerboseIsOneFlag(t *testing.T) {
 		if f == nil || f.Name != "verbose" {
 			t.Errorf("fwd %s: -v is %v, want --verbose", cmd[0], f)
 		}
+	}
+}
+
+// TestManPages: one page per command, hidden ones left out.
+func TestManPages(t *testing.T) {
+	dir := t.TempDir()
+	if r := runFwd(t, nil, "man", dir); r.code != 0 {
+		t.Fatalf("fwd man: exit %d: %s", r.code, r.err)
+	}
+	for _, page := range []string{"fwd.1", "fwd-service.1", "fwd-exec-addon.1", "fwd-login.1", "fwd-status.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(b), `.TH "FWD"`) {
+			t.Errorf("%s: %v, want a man page", page, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fwd-man.1")); err == nil {
+		t.Error("the hidden man command got a page")
 	}
 }
