@@ -223,13 +223,44 @@ func (o *stopOptions) validate() error {
 		return err
 	}
 	o.project = envOr(o.project, "FWD_PROJECT")
-	switch {
-	case o.service != "" && o.addon != "":
+	if o.service != "" && o.addon != "" {
 		return usageErrorf("--service and --addon both set: stop one at a time")
-	case (o.service != "" || o.addon != "") && o.project == "":
-		return usageErrorf("no project: pass --project NAME (or set FWD_PROJECT) with --service or --addon")
 	}
 	return nil
+}
+
+// findProject fills in the project of --service or --addon when none was
+// given: the one project among the running clients' forwards that has it.
+func (o *stopOptions) findProject(ctx context.Context) error {
+	kind, name := "service", o.service
+	if o.addon != "" {
+		kind, name = "addon", o.addon
+	}
+	if name == "" || o.project != "" {
+		return nil
+	}
+	statuses, err := runningStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	projects := map[string]bool{}
+	for _, st := range statuses {
+		for _, f := range st.Forwards {
+			if f.Type == kind && f.ID == name {
+				projects[f.ProjectID] = true
+			}
+		}
+	}
+	switch len(projects) {
+	case 0:
+		return fmt.Errorf("no running fwd forwards %s %s: see fwd status", kind, name)
+	case 1:
+		for p := range projects {
+			o.project = p
+		}
+		return nil
+	}
+	return usageErrorf("%s %s is forwarded from more than one project: pass --project", kind, name)
 }
 
 // request is what to ask each client to stop.
@@ -244,6 +275,9 @@ func (o *stopOptions) request() control.StopRequest {
 }
 
 func runStop(ctx context.Context, o *stopOptions, s streams) error {
+	if err := o.findProject(ctx); err != nil {
+		return err
+	}
 	clients, err := control.Clients(ctx, controlDir())
 	if err != nil {
 		return err
