@@ -78,3 +78,52 @@ func TestSilentGatewayShowsPhase(t *testing.T) {
 		t.Errorf("terminal did not show the phase's error: %q", text)
 	}
 }
+
+// TestLoginOnATerminal: on a terminal, fwd login asks for the token
+// without echo, shows an unknown certificate's fingerprint and asks
+// whether to trust it; yes pins it in the saved context.
+func TestLoginOnATerminal(t *testing.T) {
+	env, _ := testGateway(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	pty, tty := openPTY(t)
+	var (
+		mu  sync.Mutex
+		got bytes.Buffer
+	)
+	// The user answers each prompt once it shows: the token, then "y".
+	prompts := []string{"token for", "[y/N]"}
+	answers := []string{env.Token + "\n", "y\n"}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := pty.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			shown := len(prompts) > 0 && strings.Contains(got.String(), prompts[0])
+			mu.Unlock()
+			if shown {
+				pty.Write([]byte(answers[0]))
+				prompts, answers = prompts[1:], answers[1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"login", "--gateway", env.Addr, "--name", "tty"}, streams{In: tty, Out: &out, Err: tty})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	text := got.String()
+	mu.Unlock()
+	if code != 0 {
+		t.Fatalf("login on a terminal: exit %d; terminal showed %q", code, text)
+	}
+	if !strings.Contains(text, env.Fingerprint) || strings.Contains(text, env.Token) {
+		t.Fatalf("terminal showed %q: want the fingerprint asked about and the token not echoed", text)
+	}
+	r := runFwd(t, nil, "context", "list", "-o", "json")
+	if !strings.Contains(r.out, `"fingerprint":"`+env.Fingerprint+`"`) {
+		t.Fatalf("saved contexts %q: want the accepted fingerprint pinned", r.out)
+	}
+}
