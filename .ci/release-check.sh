@@ -30,4 +30,4 @@ for a in fwd_*_linux_amd64.tar.gz fwd_*_darwin_arm64.tar.gz; do
 done
 unzip -l fwd_*_windows_amd64.zip | grep -q 'fwd.exe' || { echo "release-check: the windows zip lacks fwd.exe" >&2; exit 1; }
 sha256sum -c checksums.txt --quiet
-echo "release-check: $(ls fwd_* | wc -l) archives built, contents and checksums right"
+echo "release-check: $(ls fwd_*.tar.gz fwd_*.zip | wc -l) archives built, contents and checksums right"
