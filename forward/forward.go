@@ -25,12 +25,18 @@ import (
 	"github.com/fwd-dev/fwd/internal/loopback"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"golang.org/x/crypto/ssh"
 )
 
-// Options configure a Client. Gateway and Token are required.
+// Options configure a Client. Gateway is required, and Token or
+// SSHSigners.
 type Options struct {
 	Gateway string // host:port of the gateway
 	Token   string
+	// SSHSigners log in with SSH keys when Token is empty: the gateway
+	// takes the first key one of its users has (see tunnel.ClientConfig).
+	// Finding them (ssh-agent, key files) is the caller's part.
+	SSHSigners []ssh.Signer
 	// Trust verifies the gateway: a pinned fingerprint or a CA pool. The
 	// zero value uses the system's roots.
 	Trust tunnel.Trust
@@ -196,7 +202,7 @@ func New(opts Options) (*Client, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, excluded: map[catalog.ID]bool{}, done: make(chan struct{})}
-	cfg := &tunnel.ClientConfig{Token: opts.Token, Trust: opts.Trust, Dialer: opts.Dialer, DialTimeout: opts.Timeout,
+	cfg := &tunnel.ClientConfig{Token: opts.Token, SSHSigners: opts.SSHSigners, Trust: opts.Trust, Dialer: opts.Dialer, DialTimeout: opts.Timeout,
 		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
 	c.link = newLink(func(ctx context.Context) (*tunnel.Session, error) {
 		return tunnel.Dial(ctx, opts.Gateway, cfg)

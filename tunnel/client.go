@@ -14,6 +14,7 @@ import (
 
 	"github.com/fwd-dev/fwd/internal/mux"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"golang.org/x/crypto/ssh"
 )
 
 // Errors a client gets from Dial. A refused login is a *LoginError, which
@@ -36,7 +37,7 @@ type LoginError struct {
 
 func (e *LoginError) sentinel() error {
 	switch e.Code {
-	case codeUnauthorized:
+	case codeUnauthorized, codeSSHRefused:
 		return ErrUnauthorized
 	case codeThrottled:
 		return ErrThrottled
@@ -46,15 +47,24 @@ func (e *LoginError) sentinel() error {
 	return ErrRefused
 }
 
-func (e *LoginError) Error() string { return e.sentinel().Error() + ": " + e.Message }
+func (e *LoginError) Error() string {
+	if e.Code == codeSSHRefused {
+		return "tunnel: gateway refused the SSH login: " + e.Message
+	}
+	return e.sentinel().Error() + ": " + e.Message
+}
 
 // Is matches the sentinel for the refusal's code.
 func (e *LoginError) Is(target error) bool { return target == e.sentinel() }
 
 // ClientConfig says how to reach and log in to a gateway.
 type ClientConfig struct {
-	Token string
-	Trust Trust
+	// Token logs in with a token; without one, SSHSigners log in with SSH
+	// keys: the gateway picks the first key one of its users has, and the
+	// client signs a challenge bound to this TLS session with it.
+	Token      string
+	SSHSigners []ssh.Signer
+	Trust      Trust
 	// DialTimeout bounds TCP connect, TLS handshake and login; zero means 10s.
 	DialTimeout time.Duration
 	// Dialer, if set, makes the TCP connection (tests route it through a
@@ -162,7 +172,9 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 		dial = (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext
 	}
 	if cfg.Logger == nil {
-		cfg = &ClientConfig{Token: cfg.Token, Trust: cfg.Trust, DialTimeout: cfg.DialTimeout, Dialer: cfg.Dialer, OnPhase: cfg.OnPhase, Logger: discardLogger}
+		c := *cfg
+		c.Logger = discardLogger
+		cfg = &c
 	}
 	phase := func(p Phase) {
 		if cfg.OnPhase != nil {
@@ -189,7 +201,7 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 		return nil, &DialError{Phase: PhaseTLS, Addr: addr, Err: fmt.Errorf("not a fwd gateway (TLS application protocol %q, want %q)", p, alpn)}
 	}
 	phase(PhaseLogin)
-	s, err := login(ctx, conn, cfg.Token, cfg.Logger)
+	s, err := login(ctx, conn, cfg)
 	if err != nil {
 		conn.Close()
 		var le *LoginError
@@ -201,7 +213,7 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 	return s, nil
 }
 
-func login(ctx context.Context, conn net.Conn, token string, log *slog.Logger) (*Session, error) {
+func login(ctx context.Context, conn *tls.Conn, cfg *ClientConfig) (*Session, error) {
 	ms := mux.Client(conn, muxConfig(0))
 	// The gateway never opens streams in version 1: refuse any it does.
 	ms.SetHandler(func(st *mux.Stream) { st.Reset() })
@@ -215,20 +227,16 @@ func login(ctx context.Context, conn net.Conn, token string, log *slog.Logger) (
 	if d, ok := ctx.Deadline(); ok {
 		control.SetDeadline(d)
 	}
-	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: token}); err != nil {
-		ms.Close()
-		return nil, fmt.Errorf("send login: %w", err)
-	}
 	br := bufio.NewReader(control)
-	reply, err := readControl(br)
+	reply, err := sendHello(control, br, conn, cfg)
 	if err != nil {
 		ms.Close()
-		return nil, fmt.Errorf("read login reply: %w", err)
+		return nil, err
 	}
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: log}
+		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: cfg.Logger}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
@@ -240,6 +248,30 @@ func login(ctx context.Context, conn net.Conn, token string, log *slog.Logger) (
 	}
 	ms.Close()
 	return nil, &LoginError{Code: "unexpected", Message: fmt.Sprintf("unexpected %q message", reply.Type)}
+}
+
+// sendHello logs in with the token, or with SSH keys when there is none,
+// and returns the gateway's last reply (welcome or error).
+func sendHello(control net.Conn, br *bufio.Reader, conn *tls.Conn, cfg *ClientConfig) (*controlMsg, error) {
+	if cfg.Token == "" && len(cfg.SSHSigners) > 0 {
+		cs := conn.ConnectionState()
+		if len(cs.PeerCertificates) == 0 {
+			return nil, errors.New("no gateway certificate to bind the SSH login to")
+		}
+		binding, err := sessionBinding(cs, cs.PeerCertificates[0].Raw)
+		if err != nil {
+			return nil, err
+		}
+		return loginSSH(control, br, cfg.SSHSigners, binding)
+	}
+	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: cfg.Token}); err != nil {
+		return nil, fmt.Errorf("send login: %w", err)
+	}
+	reply, err := readControl(br)
+	if err != nil {
+		return nil, fmt.Errorf("read login reply: %w", err)
+	}
+	return reply, nil
 }
 
 func loginError(m *controlMsg) error {

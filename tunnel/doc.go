@@ -76,6 +76,48 @@
 // "too_many_failures", which carries "retry_after", the seconds the source
 // must wait; while it waits, its tokens are not checked.
 //
+// # SSH-key login
+//
+// Instead of a token, a hello may offer SSH public keys (at most 16, each
+// the key's SSH wire format in base64, as in authorized_keys; an SSH user
+// certificate is offered as such):
+//
+//	client -> gateway  {"type":"hello","version":1,"ssh_keys":["AAAAC3Nza...",...]}
+//	gateway -> client  {"type":"challenge","nonce":"<32 bytes, base64>","ssh_key_index":0}
+//	client -> gateway  {"type":"ssh_signature","signature":"<base64>"}
+//	gateway -> client  {"type":"welcome",...} or {"type":"error","code":"ssh_refused",...}
+//
+// The gateway takes the first offered key that logs in as one of its
+// users: a key in a user's ssh_keys, or a certificate signed by its
+// ssh_user_ca, valid now, naming a user as a principal. It answers with a
+// fresh random nonce and the index of that key. The client signs, with
+// that key, the bytes
+//
+//	"fwd ssh login v1" 0x00 || nonce || EKM || SHA-256(gateway certificate)
+//
+// where EKM is 32 bytes of TLS keying material exported from this session
+// with the label "EXPORTER-fwd-ssh-login" and no context (RFC 8446, 7.5),
+// and the certificate is the DER of the gateway's leaf certificate as the
+// client received it. The signature is an SSH signature in its wire format
+// (RFC 4253 6.6); RSA keys sign with rsa-sha2-256 or rsa-sha2-512, as
+// "ssh-rsa" (SHA-1) is refused. Because the signed bytes hold this TLS
+// session's keying material, a signature cannot be replayed on another
+// session, nor relayed by a man in the middle, whose TLS session with the
+// gateway is not the client's.
+//
+// The login attempt is charged against the source's failures before any
+// key is looked at, as for tokens. A refusal has the code "ssh_refused"
+// and says why for each key offered, as OpenSSH would word it: key not
+// authorized (with its SHA256 fingerprint), certificate expired or not yet
+// valid, principal not allowed, or a signature that does not verify.
+//
+// A gateway that predates SSH-key login reads such a hello as one with an
+// empty token and answers "unauthorized"; a client then says that the
+// gateway is too old for SSH keys. Token logins are unchanged, so clients
+// and gateways of either version still log each other in with tokens.
+//
+// # After the login
+//
 // The gateway closes the session after an error message. The control
 // stream stays open for the whole session, and both ends keep reading it:
 // when either end closes or resets it, the session ends, and an error

@@ -245,7 +245,8 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	loggedIn := sync.OnceFunc(func() { g.handshakes.leave(source) })
 	defer loggedIn()
 	log := g.logger().With("remote", raw.RemoteAddr().String())
-	conn := tls.Server(raw, g.TLS)
+	tlsConf, servedCert := recordCertificate(g.TLS)
+	conn := tls.Server(raw, tlsConf)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	if err := conn.HandshakeContext(ctx); err != nil {
@@ -267,7 +268,8 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 		}
 		st.Reset()
 	})
-	sess, err := g.login(ctx, ms, control, source)
+	binding := func() ([]byte, error) { return sessionBinding(conn.ConnectionState(), *servedCert) }
+	sess, err := g.login(ctx, ms, control, source, binding)
 	loggedIn()
 	if err != nil {
 		log.Info("login failed", "err", err)
@@ -280,11 +282,11 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 		return
 	}
 	defer g.removeSession(ms)
-	log = log.With("token", sess.token.Name)
+	log = log.With(sess.who.logAttrs()...)
 	// Data streams are taken from before the welcome goes out: the client
 	// may open one as soon as it has read it.
 	wait := g.serveStreams(ms, sess, log)
-	if err := sess.welcome(g.clientCatalog(sess.token, log), g.Config.HostnameSuffixes); err != nil {
+	if err := sess.welcome(g.clientCatalog(sess.who, log), g.Config.HostnameSuffixes); err != nil {
 		log.Info("login failed", "err", err)
 		ms.Close()
 		wait()
@@ -295,13 +297,13 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	log.Info("session ended", "err", ms.Err())
 }
 
-// clientCatalog is the catalog tok may see, without targets, with the
+// clientCatalog is the catalog who may see, without targets, with the
 // values of the secrets its resources' env templates use: read now, so a
 // rotated secret file takes effect at the next login. A secret that
 // cannot be read is left out with a warning (naming the secret, never a
 // value); the client then says which one is missing.
-func (g *Gateway) clientCatalog(tok *Token, log *slog.Logger) catalog.Catalog {
-	cat := g.Config.Catalog.Filter(tok.Allows)
+func (g *Gateway) clientCatalog(who principal, log *slog.Logger) catalog.Catalog {
+	cat := g.Config.Catalog.Filter(who.Allows)
 	for i := range cat.Projects {
 		p := &cat.Projects[i]
 		for _, rs := range [][]catalog.Resource{p.Services, p.Addons} {
@@ -350,7 +352,7 @@ func (g *Gateway) maxStreams() int { return g.limits().MaxStreamsPerSession }
 
 // session is a logged-in client.
 type session struct {
-	token   *Token
+	who     principal
 	control net.Conn
 	streams chan struct{} // semaphore: one slot per open data stream
 }
@@ -374,7 +376,7 @@ func (s *session) refuseMsg(m *controlMsg) {
 	writeControl(s.control, m)
 }
 
-func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux.Stream, source string) (*session, error) {
+func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux.Stream, source string, binding func() ([]byte, error)) (*session, error) {
 	var control net.Conn
 	select {
 	case st := <-opened:
@@ -386,7 +388,8 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 	}
 	deadline, _ := ctx.Deadline()
 	control.SetDeadline(deadline)
-	hello, err := readControl(bufio.NewReaderSize(control, 512))
+	br := bufio.NewReaderSize(control, 512)
+	hello, err := readControl(br)
 	if err != nil {
 		return nil, fmt.Errorf("read hello: %w", err)
 	}
@@ -395,22 +398,21 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
 		return nil, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type)
 	}
-	// Charged before the token is checked, so that attempts made at once
-	// cannot all be checked before the first failure counts. A source that
-	// must wait is told so, and its token is not looked at.
+	// Charged before the token or key is checked, so that attempts made at
+	// once cannot all be checked before the first failure counts. A source
+	// that must wait is told so, and its token or keys are not looked at.
 	if wait := g.logins.attempt(source); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		s.refuseMsg(&controlMsg{Type: msgError, Code: codeThrottled, RetryAfter: secs,
 			Message: fmt.Sprintf("too many failed logins from %s: try again in %ds", source, secs)})
 		return nil, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs)
 	}
-	tok, err := g.Config.Authenticate(hello.Token)
+	who, err := g.authenticate(s, hello, br, binding)
 	if err != nil {
-		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
-		return nil, err // the token itself is never logged
+		return nil, err
 	}
 	g.logins.succeeded(source)
-	s.token = tok
+	s.who = who
 	s.streams = make(chan struct{}, g.maxStreams())
 	return s, nil
 }
@@ -539,7 +541,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	// status: an OK then rides in front of the target's first bytes (or
 	// its FIN) instead of taking a frame of its own.
 	deferOK := t.Network == "tcp" && st.Buffered() > 0
-	port, status, msg := g.resolve(t, s.token)
+	port, status, msg := g.resolve(t, s.who)
 	if status != StatusOK {
 		st.Write(appendStatus(nil, status, msg))
 		st.Close()
@@ -587,11 +589,11 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	return true
 }
 
-// resolve checks a stream header against the token's scope and the catalog.
-// The answer is the same "not found" for a project outside the token's scope
-// as for one that does not exist, so a token cannot probe other projects.
-func (g *Gateway) resolve(t Target, tok *Token) (*catalog.Port, Status, string) {
-	if !tok.Allows(t.ID.Project) {
+// resolve checks a stream header against who's scope and the catalog.
+// The answer is the same "not found" for a project outside the scope as
+// for one that does not exist, so a login cannot probe other projects.
+func (g *Gateway) resolve(t Target, who principal) (*catalog.Port, Status, string) {
+	if !who.Allows(t.ID.Project) {
 		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
 	}
 	r, err := g.Config.Catalog.Lookup(t.ID)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/tunnel/catalog"
+	"golang.org/x/crypto/ssh"
 )
 
 // GatewayConfig is what a Gateway serves: who may log in, what they may
@@ -23,6 +24,11 @@ import (
 type GatewayConfig struct {
 	// Tokens are the tokens the gateway accepts.
 	Tokens []Token
+	// Users log in with SSH keys or SSH certificates instead of tokens.
+	Users []User
+	// SSHUserCAs sign SSH user certificates: one of theirs, valid now,
+	// logs in as the users its principals name (see AuthorizeSSH).
+	SSHUserCAs []ssh.PublicKey
 	// Catalog is what the gateway forwards to. Every resource has its Kind
 	// and Project set.
 	Catalog catalog.Catalog
@@ -151,14 +157,7 @@ var ErrBadToken = errors.New("tunnel: unknown token")
 const tokenPrefix = "fwd_"
 
 // Allows reports whether the token may see and forward the project.
-func (t Token) Allows(project string) bool {
-	for _, p := range t.Projects {
-		if p == "*" || p == project {
-			return true
-		}
-	}
-	return false
-}
+func (t Token) Allows(project string) bool { return allows(t.Projects, project) }
 
 // Authenticate returns the configured token whose SHA-256 is that of token,
 // or ErrBadToken. It compares against every configured token in constant

@@ -249,3 +249,39 @@ func ProbeTrust(ctx context.Context, addr string, trust Trust) (string, error) {
 	}
 	return Fingerprint(conn.ConnectionState().PeerCertificates[0].Raw), nil
 }
+
+// recordCertificate returns a copy of conf for one connection that notes
+// which certificate it served (the SSH-key login signs over it), and where
+// the note will be once the handshake is done.
+func recordCertificate(conf *tls.Config) (*tls.Config, *[]byte) {
+	served := new([]byte)
+	c := conf.Clone()
+	// crypto/tls asks GetCertificate only without Certificates (or with
+	// SNI): the choice is made in pickCertificate instead.
+	c.Certificates = nil
+	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := pickCertificate(conf, hello)
+		if err == nil && cert != nil && len(cert.Certificate) > 0 {
+			*served = cert.Certificate[0]
+		}
+		return cert, err
+	}
+	return c, served
+}
+
+// pickCertificate chooses as crypto/tls would: the config's own
+// GetCertificate, else the first of its certificates the client supports.
+func pickCertificate(conf *tls.Config, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if conf.GetCertificate != nil {
+		return conf.GetCertificate(hello)
+	}
+	if len(conf.Certificates) == 0 {
+		return nil, errors.New("tunnel: the gateway has no certificate")
+	}
+	for i := range conf.Certificates {
+		if hello.SupportsCertificate(&conf.Certificates[i]) == nil {
+			return &conf.Certificates[i], nil
+		}
+	}
+	return &conf.Certificates[0], nil
+}

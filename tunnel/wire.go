@@ -232,6 +232,16 @@ type controlMsg struct {
 	// HostnameSuffixes, in a welcome, are the suffixes under which the
 	// catalog's hostnames may be written to the client's hosts file.
 	HostnameSuffixes []string `json:"hostname_suffixes,omitempty"`
+	// SSHKeys, in a hello without a token, are the public keys the client
+	// can sign with, in the SSH wire format, base64.
+	SSHKeys []string `json:"ssh_keys,omitempty"`
+	// Nonce and SSHKeyIndex, in a challenge, are what to sign and with
+	// which of the hello's keys (0-based).
+	Nonce       []byte `json:"nonce,omitempty"`
+	SSHKeyIndex *int   `json:"ssh_key_index,omitempty"`
+	// Signature, in an ssh_signature, is the SSH signature (wire format)
+	// over the challenge and the session binding.
+	Signature []byte `json:"signature,omitempty"`
 }
 
 // writeControl writes one length-prefixed control frame.

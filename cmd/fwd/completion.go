@@ -99,7 +99,7 @@ func completionCatalog(o *forwardOptions) (catalog.Catalog, bool) {
 	o.timeout = completionTimeout
 	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 	defer cancel()
-	cat, err := fetchCatalog(ctx, o)
+	cat, err := fetchCatalog(ctx, o, streams{}) // no terminal: nothing is asked
 	if err != nil {
 		return cached, ok
 	}

@@ -93,7 +93,8 @@ func runExec(ctx context.Context, o *forwardOptions, argv []string, s streams) e
 	defer signal.Stop(sigs)
 	started := time.Now()
 	log := newLogger(s.Err, o.output.machine(), o.global.verbose)
-	opts, err := o.clientOptions(log, nil)
+	defer o.ssh.Close()
+	opts, err := o.clientOptions(s, log, nil)
 	if err != nil {
 		return err
 	}

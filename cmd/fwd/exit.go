@@ -9,6 +9,7 @@ import (
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/contexts"
+	"github.com/fwd-dev/fwd/internal/sshkeys"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/config"
 )
@@ -18,7 +19,7 @@ const (
 	exitOK          = 0
 	exitError       = 1 // anything else: unknown service, hosts file, ...
 	exitUsage       = 2 // bad flags, arguments or config file
-	exitAuth        = 3 // token refused, or gateway certificate not trusted
+	exitAuth        = 3 // token or SSH key refused or missing, or gateway certificate not trusted
 	exitUnreachable = 4 // gateway not reachable
 	exitInterrupted = 130
 )
@@ -60,6 +61,10 @@ func classify(err error) (int, string) {
 	case errors.Is(err, tunnel.ErrThrottled) && errors.As(err, &login):
 		return exitAuth, "gateway refused the login: " + login.Message + " (earlier attempts from this address used a wrong token)"
 	case errors.Is(err, tunnel.ErrUnauthorized):
+		return exitAuth, err.Error()
+	case errors.Is(err, sshkeys.ErrNoKey):
+		return exitAuth, "no token, and " + strings.TrimPrefix(err.Error(), "sshkeys: ") + ": run fwd login, set FWD_TOKEN, or pass --ssh-key FILE"
+	case errors.Is(err, sshkeys.ErrEncrypted):
 		return exitAuth, err.Error()
 	case errors.As(err, &dialErr):
 		return exitUnreachable, err.Error() + ": " + dialHint(dialErr)

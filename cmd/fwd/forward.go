@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/internal/hostnames"
@@ -32,6 +33,7 @@ type forwardOptions struct {
 	name          string
 	gateway       string
 	token         string
+	ssh           sshLogin // the SSH keys used when there is no token
 	caFile        string
 	fingerprint   string
 	skipHostnames bool
@@ -115,6 +117,7 @@ func registerConnFlags(cmd *cobra.Command, opts *forwardOptions) {
 	aliasFlag(cmd, &opts.project, "projectId", "project")
 	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (env FWD_GATEWAY, else the context's)")
 	f.StringVar(&opts.token, "token", "", "access token (env FWD_TOKEN; prefer fwd login or the env: flags show up in ps)")
+	f.StringSliceVar(&opts.ssh.keyFiles, "ssh-key", nil, "without a token, log in with this SSH key file (after ssh-agent's keys; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file (env FWD_CA)")
 	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX (env FWD_FINGERPRINT)")
 	f.DurationVar(&opts.timeout, "timeout", 10*time.Second, "how long connecting to the gateway may take, TLS and login included")
@@ -166,8 +169,6 @@ func (o *forwardOptions) complete() error {
 		return usageErrorf("no service: pass its name, as in 'fwd service api --project %s'", o.project)
 	case o.kind == forwardAddon && o.name == "":
 		return usageErrorf("no addon: pass its name, as in 'fwd addon db --project %s'", o.project)
-	case o.token == "":
-		return usageErrorf("no token: run fwd login, or set FWD_TOKEN; a gateway admin makes one with 'fwd gateway token'")
 	case o.caFile != "" && o.fingerprint != "":
 		return usageErrorf("--ca and --fingerprint both set: choose one way to trust the gateway")
 	case o.connectWait <= 0:
@@ -203,18 +204,43 @@ func checkHostPort(flag, addr string) error {
 	return nil
 }
 
-func (o *forwardOptions) clientOptions(log *slog.Logger, onEvent func(forward.Event)) (forward.Options, error) {
+// trust is how the gateway is verified: --fingerprint or --ca.
+func (o *forwardOptions) trust() (tunnel.Trust, error) {
 	trust := tunnel.Trust{Fingerprint: o.fingerprint}
 	if o.caFile != "" {
 		pool, err := tunnel.LoadCAFile(o.caFile)
 		if err != nil {
-			return forward.Options{}, &usageError{err}
+			return trust, &usageError{err}
 		}
 		trust.CAs = pool
+	}
+	return trust, nil
+}
+
+// sshSigners are the SSH keys to log in with when there is no token;
+// o.ssh.Close releases them.
+func (o *forwardOptions) sshSigners(s streams) ([]ssh.Signer, error) {
+	if o.token != "" {
+		return nil, nil
+	}
+	return o.ssh.find(s)
+}
+
+// clientOptions are the forward.Options the flags say. Without a token it
+// looks for SSH keys, asking on s for a passphrase: close o.ssh after.
+func (o *forwardOptions) clientOptions(s streams, log *slog.Logger, onEvent func(forward.Event)) (forward.Options, error) {
+	trust, err := o.trust()
+	if err != nil {
+		return forward.Options{}, err
+	}
+	signers, err := o.sshSigners(s)
+	if err != nil {
+		return forward.Options{}, err
 	}
 	return forward.Options{
 		Gateway:          o.gateway,
 		Token:            o.token,
+		SSHSigners:       signers,
 		Trust:            trust,
 		SkipHostnames:    o.skipHostnames,
 		HostsFile:        o.hostsFile,
@@ -233,7 +259,8 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 	log := newLogger(s.Err, o.output.machine(), o.global.verbose)
 	view := newForwardView(s.Out, s.Err, o.output.format, o.gateway, log)
 	var envw *envFileWriter
-	opts, err := o.clientOptions(log, func(e forward.Event) {
+	defer o.ssh.Close()
+	opts, err := o.clientOptions(s, log, func(e forward.Event) {
 		view.event(e)
 		if envw != nil && e.State == forward.StateConnected {
 			envw.changed()

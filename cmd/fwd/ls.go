@@ -50,7 +50,7 @@ type lsRow struct {
 }
 
 func runLs(ctx context.Context, o *forwardOptions, s streams) error {
-	cat, err := fetchCatalog(ctx, o)
+	cat, err := fetchCatalog(ctx, o, s)
 	if err != nil {
 		return err
 	}
@@ -92,17 +92,18 @@ func resourceRows(r catalog.Resource) []lsRow {
 	return out
 }
 
-// fetchCatalog logs in and reads what the token may see.
-func fetchCatalog(ctx context.Context, o *forwardOptions) (catalog.Catalog, error) {
-	trust := tunnel.Trust{Fingerprint: o.fingerprint}
-	if o.caFile != "" {
-		pool, err := tunnel.LoadCAFile(o.caFile)
-		if err != nil {
-			return catalog.Catalog{}, &usageError{err}
-		}
-		trust.CAs = pool
+// fetchCatalog logs in and reads what the token or SSH key may see.
+func fetchCatalog(ctx context.Context, o *forwardOptions, s streams) (catalog.Catalog, error) {
+	trust, err := o.trust()
+	if err != nil {
+		return catalog.Catalog{}, err
 	}
-	sess, err := tunnel.Dial(ctx, o.gateway, &tunnel.ClientConfig{Token: o.token, Trust: trust, DialTimeout: o.timeout})
+	signers, err := o.sshSigners(s)
+	if err != nil {
+		return catalog.Catalog{}, err
+	}
+	defer o.ssh.Close()
+	sess, err := tunnel.Dial(ctx, o.gateway, &tunnel.ClientConfig{Token: o.token, SSHSigners: signers, Trust: trust, DialTimeout: o.timeout})
 	if err != nil {
 		return catalog.Catalog{}, err
 	}

@@ -91,8 +91,11 @@ func TestLoginOnATerminal(t *testing.T) {
 		got bytes.Buffer
 	)
 	// The user answers each prompt once it shows: the token, then "y".
+	// A person types after the prompt, when echo is already off; the
+	// test waits for that too, or it would race fwd turning it off.
 	prompts := []string{"token for", "[y/N]"}
 	answers := []string{env.Token + "\n", "y\n"}
+	silent := []bool{true, false}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -102,8 +105,11 @@ func TestLoginOnATerminal(t *testing.T) {
 			shown := len(prompts) > 0 && strings.Contains(got.String(), prompts[0])
 			mu.Unlock()
 			if shown {
+				if silent[0] {
+					waitForNoEcho(tty)
+				}
 				pty.Write([]byte(answers[0]))
-				prompts, answers = prompts[1:], answers[1:]
+				prompts, answers, silent = prompts[1:], answers[1:], silent[1:]
 			}
 			if err != nil {
 				return
@@ -125,5 +131,16 @@ func TestLoginOnATerminal(t *testing.T) {
 	r := runFwd(t, nil, "context", "list", "-o", "json")
 	if !strings.Contains(r.out, `"fingerprint":"`+env.Fingerprint+`"`) {
 		t.Fatalf("saved contexts %q: want the accepted fingerprint pinned", r.out)
+	}
+}
+
+// waitForNoEcho waits, at most 2 s, until the terminal's echo is off.
+func waitForNoEcho(tty *os.File) {
+	for range 200 {
+		tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		if err != nil || tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

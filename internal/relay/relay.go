@@ -91,9 +91,9 @@ type pipe struct {
 	a, b       Conn
 	idle       time.Duration
 	aToB, bToA *atomic.Int64 // byte counts, or nil
-	last  atomic.Int64 // unix ns of the last byte either way
-	errMu sync.Mutex
-	err   error // the first error
+	last       atomic.Int64  // unix ns of the last byte either way
+	errMu      sync.Mutex
+	err        error // the first error
 }
 
 func (p *pipe) touch() {

@@ -50,7 +50,7 @@ func TestLoginThenForwardWithoutFlags(t *testing.T) {
 	if r := sh.run("", "logout"); r.code != 0 {
 		t.Fatalf("fwd logout: exit %d: %s", r.code, r.stderr)
 	}
-	if r := sh.run("", "all", "--skipHostnames"); r.code != 2 || !strings.Contains(r.stderr, "no token: run fwd login") {
+	if r := sh.run("", "all", "--skipHostnames"); r.code != 3 || !strings.Contains(r.stderr, "no token, and no SSH key offered") || !strings.Contains(r.stderr, "run fwd login") {
 		t.Fatalf("fwd all after logout: exit %d, %q", r.code, r.stderr)
 	}
 }

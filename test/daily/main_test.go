@@ -61,7 +61,7 @@ func newShell(t *testing.T, extra ...string) *shell {
 func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FWD_") && !strings.HasPrefix(kv, "XDG_") && !strings.HasPrefix(kv, "HOME=") {
+		if !strings.HasPrefix(kv, "FWD_") && !strings.HasPrefix(kv, "XDG_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "SSH_AUTH_SOCK=") {
 			out = append(out, kv)
 		}
 	}

@@ -83,9 +83,16 @@ func (k *checker) first() error {
 
 func (c *Config) check(file string, pos map[string]position) error {
 	k := &checker{file: file, pos: pos}
-	k.listen(c.Listen)
+	k.listen("listen", c.Listen, DefaultListen)
+	if c.SSHListen != "" || k.has("ssh_listen") {
+		k.listen("ssh_listen", c.SSHListen, "127.0.0.1:2222")
+		if c.SSHListen == c.Listen {
+			k.errorf("ssh_listen", nil, "ssh_listen %q is the same address as listen: give the SSH listener a port of its own, like 2222", c.SSHListen)
+		}
+	}
 	k.tls(c.TLS)
-	k.tokens(c.Tokens, &c.Catalog)
+	k.tokens(c.Tokens, c.Users, &c.Catalog)
+	k.users(c)
 	k.suffixes(c.HostnameSuffixes)
 	k.catalog(&c.Catalog, c.HostnameSuffixes)
 	k.secrets(c.Secrets)
@@ -94,26 +101,35 @@ func (c *Config) check(file string, pos map[string]position) error {
 	return k.first()
 }
 
-func (k *checker) listen(s string) {
+// listen checks a listen address under key; example is a good value.
+func (k *checker) listen(key, s, example string) {
 	if s == "" {
-		k.errorf("listen", nil, "listen is empty: use host:port, like %s, or remove it for that default", DefaultListen)
+		k.errorf(key, nil, "%s is empty: use host:port, like %s, or remove it", key, example)
 		return
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		k.errorf("listen", err, "listen %q is not host:port: use e.g. 127.0.0.1:7443, or :7443 for every interface", s)
+		_, p, _ := net.SplitHostPort(example)
+		k.errorf(key, err, "%s %q is not host:port: use e.g. %s, or :%s for every interface", key, s, example, p)
 		return
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		k.errorf("listen", err, "listen port %q is not a number: use 1-65535 (0 picks a free port)", port)
+		k.errorf(key, err, "%s port %q is not a number: use 1-65535 (0 picks a free port)", key, port)
 	}
 	if host != "" {
 		if _, err := netip.ParseAddr(host); err != nil {
 			if p := hostnameProblem(host, false); p != "" {
-				k.errorf("listen", nil, "listen host %q is not an IP address or host name: it %s", host, p)
+				k.errorf(key, nil, "%s host %q is not an IP address or host name: it %s", key, host, p)
 			}
 		}
 	}
+}
+
+// has reports whether the file set key (always false for a Config built
+// in code, which has no positions).
+func (k *checker) has(key string) bool {
+	_, ok := k.pos[key]
+	return ok
 }
 
 func (k *checker) tls(t TLS) {
@@ -127,14 +143,10 @@ func (k *checker) tls(t TLS) {
 
 var emptySHA256 = sha256.Sum256(nil)
 
-func (k *checker) tokens(tokens []tunnel.Token, cat *catalog.Catalog) {
-	if len(tokens) == 0 {
-		k.errorf("tokens", nil, "no tokens, so nobody can connect: add one under tokens: with name, sha256 and projects")
+func (k *checker) tokens(tokens []tunnel.Token, users []tunnel.User, cat *catalog.Catalog) {
+	if len(tokens) == 0 && len(users) == 0 {
+		k.errorf("tokens", nil, "no tokens and no users, so nobody can connect: add one under tokens: with name, sha256 and projects, or under users: with name, ssh_keys and projects")
 		return
-	}
-	projects := map[string]bool{}
-	for _, p := range cat.Projects {
-		projects[p.Name] = true
 	}
 	names := map[string]string{}
 	sums := map[[32]byte]string{}
@@ -164,13 +176,19 @@ func (k *checker) tokens(tokens []tunnel.Token, cat *catalog.Catalog) {
 		default:
 			sums[t.SHA256] = path
 		}
-		if len(t.Projects) == 0 {
-			k.errorf(path+".projects", nil, `token %q has no projects: add projects: [%s] or ["*"] for all`, t.Name, exampleProject(cat))
-		}
-		for j, p := range t.Projects {
-			if p != "*" && !projects[p] {
-				k.referrorf(path+".projects["+strconv.Itoa(j)+"]", nil, `token %q names unknown project %q: use one of %s, or "*" for all`, t.Name, p, projectList(cat))
-			}
+		k.projectRefs(path, "token", t.Name, t.Projects, cat)
+	}
+}
+
+// projectRefs checks the projects a token or user (what) named name is
+// scoped to: at least one, each in the catalog or "*".
+func (k *checker) projectRefs(path, what, name string, projects []string, cat *catalog.Catalog) {
+	if len(projects) == 0 {
+		k.errorf(path+".projects", nil, `%s %q has no projects: add projects: [%s] or ["*"] for all`, what, name, exampleProject(cat))
+	}
+	for j, p := range projects {
+		if _, err := cat.Project(p); p != "*" && err != nil {
+			k.referrorf(path+".projects["+strconv.Itoa(j)+"]", nil, `%s %q names unknown project %q: use one of %s, or "*" for all`, what, name, p, projectList(cat))
 		}
 	}
 }

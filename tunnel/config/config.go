@@ -26,6 +26,13 @@ type Config struct {
 	Listen string
 	// TLS names the gateway's certificate; both empty means self-signed.
 	TLS TLS
+	// SSHListen, if set, is the host:port where the gateway also speaks
+	// SSH, for stock ssh -L (tunnel.Gateway.ServeSSH).
+	SSHListen string
+	// SSHHostKey is the SSH host key file; Load makes it
+	// DefaultSSHHostKey beside the config when SSHListen is set and it is
+	// not.
+	SSHHostKey string
 	tunnel.GatewayConfig
 }
 
@@ -78,13 +85,16 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, readError(path, err)
 	}
-	c, err := Parse(path, data)
+	dir := filepath.Dir(path)
+	c, err := parse(path, dir, data)
 	if err != nil {
 		return nil, err
 	}
 	c.Path = path
-	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key} {
+	if c.SSHListen != "" && c.SSHHostKey == "" {
+		c.SSHHostKey = DefaultSSHHostKey
+	}
+	for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.SSHHostKey} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -137,6 +147,12 @@ func cause(err error) string {
 // Parse checks a config held in memory. name is used in errors, as a file
 // name; relative TLS paths are left as they are.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, "", data)
+}
+
+// parse is Parse reading the files the config names (authorized_keys,
+// ssh_user_ca) relative to dir.
+func parse(name, dir string, data []byte) (*Config, error) {
 	if name == "" {
 		name = "config"
 	}
@@ -144,7 +160,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{file: name, pos: map[string]position{}, budget: maxNodes}
+	d := &decoder{file: name, dir: dir, pos: map[string]position{}, budget: maxNodes}
 	c := &Config{Listen: DefaultListen, GatewayConfig: tunnel.GatewayConfig{Limits: DefaultLimits()}}
 	if err := d.config(root, c); err != nil {
 		return nil, err

@@ -104,7 +104,7 @@ var badCases = []badCase{
 	{"token projects missing", "tokens:\n  - name: alice\n    sha256: " + testHash + "\n" + shop + port, 2, "has no projects"},
 	{"token without name", "tokens:\n  - sha256: " + testHash + "\n    projects: [shop]\n" + shop + port, 2, "token has no name"},
 	{"duplicate token name", tokens + "  - {name: alice, sha256: " + strings.Repeat("a", 64) + ", projects: [shop]}\n" + shop + port, 5, `token name "alice" is used twice (first at line 2)`},
-	{"no tokens", shop + port, 1, "no tokens, so nobody can connect"},
+	{"no tokens", shop + port, 1, "no tokens and no users, so nobody can connect"},
 	{"empty tokens", "tokens: []\n" + shop + port, 1, "no tokens"},
 	{"cert without key", good + "tls:\n  cert: gateway.crt\n", 12, "tls has a cert but no key"},
 	{"key without cert", good + "tls: {key: gateway.key}\n", 11, "tls has a key but no cert"},

@@ -23,6 +23,7 @@ type position struct{ line, col int }
 // records the position of every value by its path, for check to use.
 type decoder struct {
 	file    string
+	dir     string // where relative file names are read from; "" is the working directory
 	pos     map[string]position
 	budget  int
 	aliases bool
@@ -365,6 +366,27 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 		}},
 		{"limits", func(v *yaml.Node, path string) error {
 			return d.limits(v, path, &c.Limits)
+		}},
+		{"users", func(v *yaml.Node, path string) error {
+			return d.list(v, "users", path, "[{name: alice, ssh_keys: [ssh-ed25519 AAAA...], projects: [shop]}]", func(_ int, v *yaml.Node, path string) error {
+				var u tunnel.User
+				if err := d.user(v, path, &u); err != nil {
+					return err
+				}
+				c.Users = append(c.Users, u)
+				return nil
+			})
+		}},
+		{"ssh_user_ca", func(v *yaml.Node, path string) error {
+			return d.sshUserCA(v, path, &c.SSHUserCAs)
+		}},
+		{"ssh_listen", func(v *yaml.Node, _ string) (err error) {
+			c.SSHListen, err = d.str(v, "ssh_listen")
+			return err
+		}},
+		{"ssh_host_key", func(v *yaml.Node, _ string) (err error) {
+			c.SSHHostKey, err = d.str(v, "ssh_host_key")
+			return err
 		}},
 		{"secrets", func(v *yaml.Node, path string) error {
 			return d.secrets(v, path, &c.Secrets)

@@ -14,6 +14,14 @@
 //	  - name: alice                 # unique; appears in the gateway's logs
 //	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //	    projects: [shop]            # projects this token may forward, or ["*"]
+//	users:                          # optional: SSH-key logins, beside or instead of tokens
+//	  - name: bob                   # unique; a certificate's principal; ssh bob@gateway
+//	    ssh_keys:                   # authorized_keys lines; or authorized_keys: FILE
+//	      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1BLB5SU7PsKn0O3oih1oKRLB1DBYKvsWVVmVgNuCex bob@laptop
+//	    projects: [shop]
+//	ssh_user_ca: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICQ/pAPJ3foHvSu+d+q/JIChjqUo/RNdhJ69lmHs975Z user-ca
+//	ssh_listen: 127.0.0.1:2222      # optional: also serve stock ssh -L here
+//	ssh_host_key: ssh_host_ed25519_key  # optional, default: that name beside the config
 //	hostname_suffixes: [svc.cluster.local]   # needed if any hostnames: below
 //	projects:
 //	  - name: shop
@@ -49,15 +57,39 @@
 // directory when the config comes from bytes (Parse). Without them the
 // gateway generates a self-signed certificate.
 //
-// tokens lists who may connect. A token is stored only as the lowercase hex
+// tokens lists who may connect with a token. A token is stored only as the lowercase hex
 // SHA-256 of its text (64 characters; a "sha256:" prefix is accepted), for
 // example from
 //
 //	printf %s "$TOKEN" | sha256sum
 //
 // Its projects must exist in the catalog or be "*" (quoted: a bare * starts a
-// YAML alias). At least one token is required; each needs at least one
-// project. Names and hashes are unique.
+// YAML alias). At least one token or user is required; each needs at least
+// one project. Names and hashes are unique.
+//
+// users log in with SSH keys instead of tokens (fwd service ... without a
+// token signs a challenge with ssh-agent's keys, --ssh-key, or
+// ~/.ssh/id_ed25519, id_ecdsa or id_rsa). A user's name is a login name
+// (letters, digits, '.', '_', '-', '@'; unique). Its keys are
+// authorized_keys lines in ssh_keys, or in the file authorized_keys names
+// (blank lines and # comments skipped; relative paths from the config's
+// directory); key options such as from= or permitopen= are refused, since
+// fwd would not honour them, and projects: scope the user instead. A key
+// belongs to one user only. Projects are as for tokens. A user needs keys
+// unless ssh_user_ca is set.
+//
+// ssh_user_ca is a CA public key (an authorized_keys line, or a file of
+// them like OpenSSH's TrustedUserCAKeys), or a list of either. A user
+// certificate it signed (ssh-keygen -s ca -I id -n bob -V +8h key.pub)
+// logs in as the user its principals name, within its validity window;
+// certificates with critical options are refused.
+//
+// ssh_listen is a host:port where the gateway also speaks SSH, so that a
+// user with only OpenSSH can run ssh -N -L 5432:db.shop:5432 -p 2222
+// bob@gateway. It takes the users above (keys and certificates, not
+// tokens), and only direct-tcpip channels to <name>.<project>:<port> or a
+// catalog hostname in the user's projects. The host key (ssh_host_key) is
+// an OpenSSH private key file, made (ed25519) on first start when missing.
 //
 // projects, services and addons have names that clients use as hostnames
 // (<name> and <name>.<project>), so each is a DNS label: 1 to 63 lowercase
