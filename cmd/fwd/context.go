@@ -163,6 +163,9 @@ func (o *forwardOptions) fromContext() error {
 		}
 		o.token = tok
 	}
+	if o.token == "" && len(o.ssh.keyFiles) == 0 && c.SSHKey != "" {
+		o.ssh.keyFiles = []string{c.SSHKey}
+	}
 	return nil
 }
 

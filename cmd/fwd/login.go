@@ -29,6 +29,8 @@ func openContexts() (*contexts.Store, error) {
 // loginOptions are the flags of fwd login.
 type loginOptions struct {
 	gateway, name, fingerprint, caFile, project string
+	useSSH                                      bool     // log in with SSH keys, save no token
+	ssh                                         sshLogin // --ssh-key
 	output                                      outputFlag
 }
 
@@ -45,7 +47,7 @@ is one, else in a 0600 file beside the config; fwd says which.
 
 An unknown certificate is shown and asked about on a terminal; without one,
 pass --fingerprint or --ca.`,
-		Example: "  fwd login --gateway gw.example.com:7443\n  echo \"$TOKEN\" | fwd login --gateway gw:7443 --fingerprint sha256:9c1e... --name prod --project shop",
+		Example: "  fwd login --gateway gw.example.com:7443\n  echo \"$TOKEN\" | fwd login --gateway gw:7443 --fingerprint sha256:9c1e... --name prod --project shop\n  fwd login --gateway gw:7443 --ssh",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.validate(); err != nil {
@@ -60,6 +62,8 @@ pass --fingerprint or --ca.`,
 	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX")
 	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file")
 	f.StringVarP(&opts.project, "project", "p", "", "the context's default project")
+	f.BoolVar(&opts.useSSH, "ssh", false, "log in with an SSH key (ssh-agent, --ssh-key, ~/.ssh/id_*) and save no token: later commands sign with it")
+	f.StringSliceVar(&opts.ssh.keyFiles, "ssh-key", nil, "with --ssh, the SSH key file to try after ssh-agent's keys (the first is saved in the context)")
 	opts.output.register(cmd)
 	return cmd
 }
@@ -73,6 +77,8 @@ func (o *loginOptions) validate() error {
 		return usageErrorf("no gateway: pass --gateway host:port")
 	case o.fingerprint != "" && o.caFile != "":
 		return usageErrorf("--ca and --fingerprint both set: choose one way to trust the gateway")
+	case len(o.ssh.keyFiles) > 0 && !o.useSSH:
+		return usageErrorf("--ssh-key without --ssh: add --ssh to log in with SSH keys instead of a token")
 	}
 	if err := checkHostPort("--gateway", o.gateway); err != nil {
 		return err
@@ -98,6 +104,9 @@ func contextRune(r rune) rune {
 }
 
 func runLogin(ctx context.Context, o *loginOptions, s streams) error {
+	if o.useSSH {
+		return runSSHLogin(ctx, o, s)
+	}
 	token, err := readToken(s, o.gateway)
 	if err != nil {
 		return err
@@ -106,13 +115,10 @@ func runLogin(ctx context.Context, o *loginOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	sess, err := tunnel.Dial(ctx, o.gateway, &tunnel.ClientConfig{Token: token, Trust: trust})
+	projects, err := loginProjects(ctx, o.gateway, &tunnel.ClientConfig{Token: token, Trust: trust})
 	if err != nil {
 		return err
 	}
-	cat := sess.Catalog()
-	projects := cat.ProjectNames()
-	sess.Close()
 	store, err := openContexts()
 	if err != nil {
 		return err
@@ -124,12 +130,65 @@ func runLogin(ctx context.Context, o *loginOptions, s streams) error {
 	return loginDone(s, o, saved, where, projects)
 }
 
+// runSSHLogin checks that an SSH key logs in and saves the context with
+// no token.
+func runSSHLogin(ctx context.Context, o *loginOptions, s streams) error {
+	defer o.ssh.Close()
+	signers, err := o.ssh.find(s)
+	if err != nil {
+		return err
+	}
+	trust, saved, err := o.trust(ctx, s)
+	if err != nil {
+		return err
+	}
+	if len(o.ssh.keyFiles) > 0 {
+		if saved.SSHKey, err = filepath.Abs(o.ssh.keyFiles[0]); err != nil {
+			return err
+		}
+	}
+	projects, err := loginProjects(ctx, o.gateway, &tunnel.ClientConfig{SSHSigners: signers, Trust: trust})
+	if err != nil {
+		return err
+	}
+	store, err := openContexts()
+	if err != nil {
+		return err
+	}
+	if err := store.LoginWithoutToken(saved); err != nil {
+		return err
+	}
+	return loginDone(s, o, saved, "", projects)
+}
+
+// loginProjects logs in once and returns the projects the login sees.
+func loginProjects(ctx context.Context, gateway string, cfg *tunnel.ClientConfig) ([]string, error) {
+	sess, err := tunnel.Dial(ctx, gateway, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	cat := sess.Catalog()
+	return cat.ProjectNames(), nil
+}
+
+// loginDone says what was saved: where the token went, or (where "") that
+// the context logs in with SSH keys.
 func loginDone(s streams, o *loginOptions, saved contexts.Context, where string, projects []string) error {
 	if o.output.json() {
-		return writeJSONLine(s.Out, map[string]any{"context": saved.Name, "gateway": saved.Gateway, "token": where, "projects": projects})
+		out := map[string]any{"context": saved.Name, "gateway": saved.Gateway, "auth": "token", "token": where, "projects": projects}
+		if where == "" {
+			out["auth"] = "ssh"
+			delete(out, "token")
+		}
+		return writeJSONLine(s.Out, out)
 	}
 	styled := ui.Styled(s.Out)
-	ui.Status(s.Out, styled, ui.OK, fmt.Sprintf("logged in to %s as context %q; the token is in %s", saved.Gateway, saved.Name, where))
+	saying := "the token is in " + where
+	if where == "" {
+		saying = "it logs in with your SSH keys; no token is saved"
+	}
+	ui.Status(s.Out, styled, ui.OK, fmt.Sprintf("logged in to %s as context %q; %s", saved.Gateway, saved.Name, saying))
 	ui.Status(s.Out, styled, ui.Hint, "projects: "+strings.Join(projects, ", ")+"; try: fwd ls")
 	return nil
 }

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,7 +15,12 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/fwd-dev/fwd/test/fwdtest"
+	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 // openPTY returns both ends of a new pseudo-terminal: what a command
@@ -142,5 +151,70 @@ func waitForNoEcho(tty *os.File) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSSHKeyPassphraseOnATerminal: without a token, an encrypted key file
+// asks for its passphrase on the terminal, without echo, and logs in.
+func TestSSHKeyPassphraseOnATerminal(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "correct horse battery staple"
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "alice@test", []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "id_locked")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := fwdtest.NewGateway(t, catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Services: []catalog.Resource{{
+		Kind: catalog.Service, Project: "shop", Name: "api", Ports: []catalog.Port{{Port: 28080, Targets: []string{"127.0.0.1:9"}}}}}}}},
+		fwdtest.WithUsers(tunnel.User{Name: "alice", Keys: []ssh.PublicKey{signer.PublicKey()}, Projects: []string{"shop"}}))
+	for k, v := range map[string]string{"FWD_GATEWAY": gw.Addr, "FWD_FINGERPRINT": gw.Fingerprint, "FWD_TOKEN": "", "SSH_AUTH_SOCK": "",
+		"HOME": t.TempDir(), "XDG_CONFIG_HOME": t.TempDir(), "NO_COLOR": "1"} {
+		t.Setenv(k, v)
+	}
+	pty, tty := openPTY(t)
+	var (
+		mu  sync.Mutex
+		got bytes.Buffer
+	)
+	go func() {
+		buf := make([]byte, 4096)
+		asked := false
+		for {
+			n, err := pty.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			shown := !asked && strings.Contains(got.String(), "Enter passphrase for key '"+keyFile+"': ")
+			mu.Unlock()
+			if shown {
+				asked = true
+				waitForNoEcho(tty)
+				pty.Write([]byte(passphrase + "\n"))
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"ls", "-o", "json", "--ssh-key", keyFile}, streams{In: tty, Out: &out, Err: tty})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	text := got.String()
+	mu.Unlock()
+	if code != 0 || !strings.Contains(out.String(), `"projectId":"shop"`) {
+		t.Fatalf("fwd ls with an encrypted key on a terminal: exit %d, out %q; terminal showed %q", code, out.String(), text)
+	}
+	if !strings.Contains(text, "Enter passphrase for key") || strings.Contains(text, passphrase) {
+		t.Fatalf("terminal showed %q: want the passphrase asked for and not echoed", text)
 	}
 }

@@ -68,6 +68,13 @@ func checkCA(s string) string {
 	return ""
 }
 
+func checkSSHKey(s string) string {
+	if s != "" && !filepath.IsAbs(s) {
+		return "is not an absolute path: give the key file's full path"
+	}
+	return ""
+}
+
 func checkProject(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
 		return "has a space or a control character: give the project's name alone"
@@ -100,6 +107,7 @@ var contextFields = []contextField{
 	{"fingerprint", func(c *Context) *string { return &c.Fingerprint }, checkFingerprint},
 	{"ca", func(c *Context) *string { return &c.CA }, checkCA},
 	{"project", func(c *Context) *string { return &c.Project }, checkProject},
+	{"ssh_key", func(c *Context) *string { return &c.SSHKey }, checkSSHKey},
 }
 
 const bothTrusts = "fingerprint and ca both set: keep one way to trust the gateway"

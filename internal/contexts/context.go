@@ -22,6 +22,10 @@ type Context struct {
 	CA string
 	// Project is the project commands use when given none; may be "".
 	Project string
+	// SSHKey is the absolute path of the SSH key file a context without a
+	// token logs in with, after ssh-agent's keys; "" means ~/.ssh's usual
+	// ones.
+	SSHKey string
 }
 
 // Config is the contents of config.yaml.

@@ -17,7 +17,7 @@ const (
 
 var (
 	configKeys      = []string{"current", "contexts"}
-	contextKeys     = []string{"name", "gateway", "fingerprint", "ca", "project"}
+	contextKeys     = []string{"name", "gateway", "fingerprint", "ca", "project", "ssh_key"}
 	credentialsKeys = []string{"tokens"}
 )
 
@@ -33,6 +33,7 @@ type fileContext struct {
 	Fingerprint string `yaml:"fingerprint,omitempty"`
 	CA          string `yaml:"ca,omitempty"`
 	Project     string `yaml:"project,omitempty"`
+	SSHKey      string `yaml:"ssh_key,omitempty"`
 }
 
 func encodeConfig(c *Config) ([]byte, error) {

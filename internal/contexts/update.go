@@ -78,6 +78,18 @@ func (s *Store) Login(ctx Context, token string) (where string, err error) {
 	return where, err
 }
 
+// LoginWithoutToken saves ctx, whose logins use SSH keys, and deletes any
+// token saved for its name (it would be used before the keys), under the
+// one lock.
+func (s *Store) LoginWithoutToken(ctx Context) error {
+	return s.Update(func(c *Config) error {
+		if err := c.Put(ctx); err != nil {
+			return err
+		}
+		return s.DeleteToken(ctx.Name)
+	})
+}
+
 // Use makes the context called name current.
 func (s *Store) Use(name string) error {
 	return s.Update(func(c *Config) error { return c.Use(name) })

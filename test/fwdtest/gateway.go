@@ -48,6 +48,11 @@ func WithHostnameSuffixes(s ...string) Option {
 	return func(c *tunnel.GatewayConfig) { c.HostnameSuffixes = s }
 }
 
+// WithUsers adds users who log in with SSH keys or certificates.
+func WithUsers(u ...tunnel.User) Option {
+	return func(c *tunnel.GatewayConfig) { c.Users = append(c.Users, u...) }
+}
+
 // WithSecrets sets where the secrets of the catalog's env templates come
 // from.
 func WithSecrets(s map[string]tunnel.SecretSource) Option {
