@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -127,9 +128,9 @@ func parseKeyLine(line string) (ssh.PublicKey, error) {
 // readKeyFile reads every key of an authorized_keys-style file; blank
 // lines and # comments are skipped. A bad line is named by its number.
 func readKeyFile(path string) ([]ssh.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSmallFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: check the path (relative paths are from the config's directory)", path, cause(err))
+		return nil, err
 	}
 	var keys []ssh.PublicKey
 	for i, line := range strings.Split(string(data), "\n") {
@@ -147,6 +148,30 @@ func readKeyFile(path string) ([]ssh.PublicKey, error) {
 		return nil, fmt.Errorf("%s holds no keys: add public key lines (ssh-ed25519 AAAA...)", path)
 	}
 	return keys, nil
+}
+
+// maxKeyFile bounds a key file: thousands of keys, and no more, so that a
+// config naming /dev/zero or a huge file cannot hang or swamp the gateway.
+const maxKeyFile = 4 << 20
+
+// readSmallFile reads a regular file of at most maxKeyFile bytes.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: check the path (relative paths are from the config's directory)", path, cause(err))
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: name a file of public key lines", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", path, cause(err))
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("%s is larger than %d MiB: it cannot be a file of public keys", path, maxKeyFile>>20)
+	}
+	return data, nil
 }
 
 func shorten(s string) string {

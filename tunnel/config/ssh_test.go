@@ -85,6 +85,8 @@ func TestParseSSHBad(t *testing.T) {
 		{"key with options", user("    ssh_keys: ['from=\"10.0.0.1\" " + line + "']\n"), 3, "key options (from=\"10.0.0.1\") are not supported"},
 		{"authorized_keys missing", user("    authorized_keys: " + filepath.Join(dir, "nope") + "\n"), 3, "no such file or directory: check the path"},
 		{"authorized_keys empty", user("    authorized_keys: " + empty + "\n"), 3, "holds no keys"},
+		{"authorized_keys a device", user("    authorized_keys: /dev/zero\n"), 3, "/dev/zero is not a regular file"},
+		{"authorized_keys a directory", user("    authorized_keys: " + dir + "\n"), 3, "is not a regular file"},
 		{"authorized_keys bad line", user("    authorized_keys: " + broken + "\n"), 3, "broken.keys line 2:"},
 		{"user without keys", user(""), 2, `user "alice" has no ssh_keys and no authorized_keys, and there is no ssh_user_ca`},
 		{"user unknown project", "users:\n  - name: alice\n" + keys(line) + "    projects: [shpo]\n" + shop + port, 4, `user "alice" names unknown project "shpo"`},
