@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -330,5 +331,64 @@ func TestSSHLoginToOlderGateway(t *testing.T) {
 	_, err = Dial(context.Background(), ln.Addr().String(), &ClientConfig{SSHSigners: []ssh.Signer{newSigner(t)}, Trust: Trust{Fingerprint: Fingerprint(cert.Certificate[0])}})
 	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "older fwd gateway") {
 		t.Errorf("error %v: want ErrUnauthorized naming an older gateway", err)
+	}
+}
+
+// BenchmarkLogin measures a whole login on loopback (TCP, TLS 1.3, the
+// control stream and the welcome) with a token and with SSH keys, whose
+// challenge costs a round trip and a signature more:
+//
+//	go test -run '^$' -bench BenchmarkLogin ./tunnel/
+func BenchmarkLogin(b *testing.B) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 3072)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rsaSigner, err := ssh.NewSignerFromKey(rsaKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	edSigner, err := ssh.NewSignerFromKey(edKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair("../testdata/certs/gateway.pem", "../testdata/certs/gateway.key")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := &GatewayConfig{
+		Tokens: []Token{{Name: "t", SHA256: sha256.Sum256([]byte("fwd_bench")), Projects: []string{"*"}}},
+		Users: []User{{Name: "ed", Keys: []ssh.PublicKey{edSigner.PublicKey()}, Projects: []string{"*"}},
+			{Name: "rsa", Keys: []ssh.PublicKey{rsaSigner.PublicKey()}, Projects: []string{"*"}}},
+	}
+	gw := &Gateway{Config: cfg, TLS: ServerTLSConfig(cert)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gw.Serve(ln)
+	defer gw.Shutdown(context.Background())
+	trust := Trust{Fingerprint: Fingerprint(cert.Certificate[0])}
+	for _, bc := range []struct {
+		name string
+		cfg  ClientConfig
+	}{
+		{"token", ClientConfig{Token: "fwd_bench", Trust: trust}},
+		{"ssh-ed25519", ClientConfig{SSHSigners: []ssh.Signer{edSigner}, Trust: trust}},
+		{"rsa-3072", ClientConfig{SSHSigners: []ssh.Signer{rsaSigner}, Trust: trust}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				s, err := Dial(context.Background(), ln.Addr().String(), &bc.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
 	}
 }
