@@ -8,6 +8,10 @@
 // A Client holds one tunnel for all its forwards. When the tunnel drops, local
 // listeners stay bound while the client reconnects, and connections made
 // meanwhile wait up to Options.ConnectWait.
+//
+// Instead of a fwd gateway, the tunnel can be an SSH connection to any
+// OpenSSH server (Options.SSH): the catalog is then the caller's, and the
+// server dials the targets.
 package forward
 
 import (
@@ -23,13 +27,14 @@ import (
 
 	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/loopback"
+	"github.com/fwd-dev/fwd/internal/roundrobin"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 	"golang.org/x/crypto/ssh"
 )
 
-// Options configure a Client. Gateway is required, and Token or
-// SSHSigners.
+// Options configure a Client: Gateway, with Token or SSHSigners, or SSH
+// instead of all three.
 type Options struct {
 	Gateway string // host:port of the gateway
 	Token   string
@@ -69,6 +74,9 @@ type Options struct {
 	OnEvent func(Event)
 	// Dialer, if set, makes the TCP connection to the gateway.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// SSH, if set, forwards through an SSH server instead of a gateway:
+	// Gateway, Token, SSHSigners, Trust and Dialer are then unused.
+	SSH *SSHVia
 }
 
 // Result is the outcome for one forwarded port, shaped like the JavaScript
@@ -152,6 +160,8 @@ type Client struct {
 	startOnce sync.Once
 	startErr  error
 	link      *link
+	noUDP     bool               // the tunnel carries TCP only (SSH)
+	targets   roundrobin.Cursors // whose turn each port's targets are (SSH)
 
 	reconnects atomic.Int64
 
@@ -185,11 +195,8 @@ type request struct {
 
 // New returns a Client. It connects on the first Forward call.
 func New(opts Options) (*Client, error) {
-	if opts.Gateway == "" {
-		return nil, errors.New("forward: no gateway address: set Options.Gateway (host:port)")
-	}
-	if _, _, err := net.SplitHostPort(opts.Gateway); err != nil {
-		return nil, fmt.Errorf("forward: gateway address %q is not host:port: %w", opts.Gateway, err)
+	if err := opts.checkTunnel(); err != nil {
+		return nil, err
 	}
 	if opts.ConnectWait <= 0 {
 		opts.ConnectWait = 10 * time.Second
@@ -201,16 +208,44 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, excluded: map[catalog.ID]bool{}, done: make(chan struct{})}
-	cfg := &tunnel.ClientConfig{Token: opts.Token, SSHSigners: opts.SSHSigners, Trust: opts.Trust, Dialer: opts.Dialer, DialTimeout: opts.Timeout,
-		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
-	c.link = newLink(func(ctx context.Context) (*tunnel.Session, error) {
-		return tunnel.Dial(ctx, opts.Gateway, cfg)
-	}, c.stateChanged, c.reconnected, c.refused)
+	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, excluded: map[catalog.ID]bool{}, done: make(chan struct{}),
+		noUDP: opts.SSH != nil}
+	c.link = newLink(c.dialer(), c.stateChanged, c.reconnected, c.refused)
 	if !opts.SkipHostnames {
 		c.hosts = newHostnames(hosts.New(opts.HostsFile), opts.HostnameSuffixes, log)
 	}
 	return c, nil
+}
+
+// checkTunnel checks that the options say where the tunnel goes: a gateway,
+// or an SSH server.
+func (o *Options) checkTunnel() error {
+	if o.SSH != nil {
+		return o.SSH.check(o.Gateway)
+	}
+	if o.Gateway == "" {
+		return errors.New("forward: no gateway address: set Options.Gateway (host:port), or Options.SSH")
+	}
+	if _, _, err := net.SplitHostPort(o.Gateway); err != nil {
+		return fmt.Errorf("forward: gateway address %q is not host:port: %w", o.Gateway, err)
+	}
+	return nil
+}
+
+// dialer is how the link connects: to the gateway, or to the SSH server.
+func (c *Client) dialer() func(context.Context) (session, error) {
+	if c.opts.SSH != nil {
+		return c.dialSSH
+	}
+	cfg := &tunnel.ClientConfig{Token: c.opts.Token, SSHSigners: c.opts.SSHSigners, Trust: c.opts.Trust, Dialer: c.opts.Dialer, DialTimeout: c.opts.Timeout,
+		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
+	return func(ctx context.Context) (session, error) {
+		s, err := tunnel.Dial(ctx, c.opts.Gateway, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return tlsSession{s}, nil
+	}
 }
 
 // connect brings the tunnel up once; later calls return the first result.
@@ -463,8 +498,14 @@ func (c *Client) State() (State, time.Time) {
 	return c.state, c.stateSince
 }
 
-// Gateway returns the address of the gateway the client talks to.
-func (c *Client) Gateway() string { return c.opts.Gateway }
+// Gateway returns the address of the gateway the client talks to, or with
+// Options.SSH the SSH server's name (SSHVia.Name).
+func (c *Client) Gateway() string {
+	if c.opts.SSH != nil {
+		return c.opts.SSH.name()
+	}
+	return c.opts.Gateway
+}
 
 // Results returns every current forward, in the order they were started.
 func (c *Client) Results() []Result {
@@ -653,9 +694,9 @@ func (c *Client) stateChanged(state State, err error, attempt int) {
 	case c.reconnects.Add(1) == 1:
 		// The first connection is what the user asked for; only say so in
 		// debug logs, so that a failing command prints just its error.
-		c.log.Debug("tunnel up", "gateway", c.opts.Gateway)
+		c.log.Debug("tunnel up", "gateway", c.Gateway())
 	default:
-		c.log.Info("tunnel up again", "gateway", c.opts.Gateway)
+		c.log.Info("tunnel up again", "gateway", c.Gateway())
 	}
 	c.emit(Event{State: state, Err: err, Results: c.Results()})
 }
@@ -708,7 +749,7 @@ func (c *Client) Err() error {
 
 // reconnected reads the catalog again: services and addons added or removed
 // while the tunnel was down are forwarded or dropped.
-func (c *Client) reconnected(s *tunnel.Session) {
+func (c *Client) reconnected(s session) {
 	cat := s.Catalog()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -29,27 +29,27 @@ var ErrTunnelDown = errors.New("forward: tunnel to the gateway is down")
 // session ends, until closed. Local listeners never notice a reconnect
 // except as a short wait in session.
 type link struct {
-	dial func(ctx context.Context) (*tunnel.Session, error)
+	dial func(ctx context.Context) (session, error)
 	// onState reports a change: attempt 0 of StateReconnecting is the drop
 	// itself, with its cause; attempt n >= 1 is the n-th failed redial.
 	onState func(state State, err error, attempt int)
-	onUp    func(s *tunnel.Session) // after every reconnect, with the new catalog
+	onUp    func(s session) // after every reconnect, with the new catalog
 	// onFatal reports a redial the gateway refused for good (token,
 	// trust, version): the link has stopped reconnecting. It runs on the
 	// link's goroutine and must not wait for the link.
 	onFatal func(err error)
 
 	mu        sync.Mutex
-	cur       *tunnel.Session
-	ready     chan struct{}     // closed while cur is set
-	started   bool              // start was called: done will be closed
-	departing []*tunnel.Session // gone away but maybe still carrying streams
+	cur       session
+	ready     chan struct{} // closed while cur is set
+	started   bool          // start was called: done will be closed
+	departing []session     // gone away but maybe still carrying streams
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the link has let go of its sessions
 }
 
-func newLink(dial func(context.Context) (*tunnel.Session, error), onState func(State, error, int), onUp func(*tunnel.Session), onFatal func(error)) *link {
+func newLink(dial func(context.Context) (session, error), onState func(State, error, int), onUp func(session), onFatal func(error)) *link {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &link{dial: dial, onState: onState, onUp: onUp, onFatal: onFatal, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
@@ -85,7 +85,7 @@ func (l *link) start(ctx context.Context) error {
 	return nil
 }
 
-func (l *link) set(s *tunnel.Session) {
+func (l *link) set(s session) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cur = s
@@ -97,14 +97,14 @@ func (l *link) set(s *tunnel.Session) {
 }
 
 // current returns the session and its catalog, or nil while down.
-func (l *link) current() *tunnel.Session {
+func (l *link) current() session {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur
 }
 
 // session waits up to wait for a live session.
-func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session, error) {
+func (l *link) session(ctx context.Context, wait time.Duration) (session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func (l *link) session(ctx context.Context, wait time.Duration) (*tunnel.Session
 // keepUp watches the session and moves to a new one when it ends or when
 // the gateway announces it is going away (a restart): streams already open
 // on a departing session finish there while new ones use the next session.
-func (l *link) keepUp(s *tunnel.Session) {
+func (l *link) keepUp(s session) {
 	defer close(l.done)
 	defer l.closeDeparting()
 	for {
@@ -178,7 +178,7 @@ func (l *link) keepUp(s *tunnel.Session) {
 // errGoingAway is the cause of a drop the gateway announced.
 var errGoingAway = errors.New("the gateway is shutting down")
 
-func downCause(s *tunnel.Session) error {
+func downCause(s session) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func downCause(s *tunnel.Session) error {
 }
 
 // depart keeps s, which may still carry streams, to close when the link does.
-func (l *link) depart(s *tunnel.Session) {
+func (l *link) depart(s session) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	kept := l.departing[:0]
@@ -214,7 +214,7 @@ func (l *link) closeDeparting() {
 // refuses for good: a token it no longer accepts, a certificate that is no
 // longer trusted or a protocol it does not speak will not change by trying
 // again, and a client that kept trying would hold its hostnames for ever.
-func (l *link) redial() (*tunnel.Session, bool) {
+func (l *link) redial() (session, bool) {
 	var wait time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -241,9 +241,10 @@ func (l *link) redial() (*tunnel.Session, bool) {
 }
 
 // refusedForGood reports whether a redial failed in a way that trying again
-// cannot fix.
+// cannot fix: for a gateway, or for an SSH server (sshRefusedForGood).
 func refusedForGood(err error) bool {
-	return errors.Is(err, tunnel.ErrUnauthorized) || errors.Is(err, tunnel.ErrUntrusted) || errors.Is(err, tunnel.ErrVersion)
+	return errors.Is(err, tunnel.ErrUnauthorized) || errors.Is(err, tunnel.ErrUntrusted) || errors.Is(err, tunnel.ErrVersion) ||
+		sshRefusedForGood(err)
 }
 
 // retryAfter is the wait a gateway asked for (too many failed logins from

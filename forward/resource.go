@@ -29,8 +29,9 @@ type resourceForward struct {
 	res   catalog.Resource
 	addr  netip.Addr
 	ports []*portForward
-	// moved says why some port could not keep its catalog number on addr,
-	// or is "": such a resource gets no hostnames.
+	// moved says why some port could not keep its catalog number on addr
+	// (or why none listens at all), or is "": such a resource gets no
+	// hostnames.
 	moved string
 
 	mu        sync.Mutex
@@ -65,12 +66,43 @@ type server interface {
 
 func (c *Client) startResource(res catalog.Resource) *resourceForward {
 	f := &resourceForward{c: c, res: res}
+	placed := res
+	if c.noUDP {
+		placed.Ports = tcpPorts(res.Ports)
+	}
 	var socks []socket
-	socks, f.addr, f.moved = c.placeResource(res)
-	for i, p := range res.Ports {
-		f.ports = append(f.ports, f.startPort(p, socks[i]))
+	socks, f.addr, f.moved = c.placeResource(placed)
+	for _, p := range res.Ports {
+		if c.noUDP && p.Protocol.Network() == "udp" {
+			f.ports = append(f.ports, f.refusePort(p, errUDPOverSSH))
+			continue
+		}
+		f.ports = append(f.ports, f.startPort(p, socks[0]))
+		socks = socks[1:]
+	}
+	if len(placed.Ports) == 0 && f.moved == "" {
+		// Nothing listens on its address: names would lead nowhere.
+		f.moved = "none of its ports can be forwarded"
 	}
 	return f
+}
+
+// tcpPorts are the ports of ps that travel on TCP.
+func tcpPorts(ps []catalog.Port) []catalog.Port {
+	var out []catalog.Port
+	for _, p := range ps {
+		if p.Protocol.Network() == "tcp" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// refusePort is a port that is not forwarded at all, for why: its result
+// is an error naming it, and the resource's other ports go on.
+func (f *resourceForward) refusePort(p catalog.Port, why error) *portForward {
+	return &portForward{port: p, log: f.c.log.With("forward", f.label(p)),
+		err: fmt.Errorf("%s: %s/%d: %w", f.label(p), p.Protocol.Network(), p.Port, why)}
 }
 
 func (f *resourceForward) startPort(p catalog.Port, sock socket) *portForward {

@@ -148,7 +148,7 @@ func (p *udpPort) run(f *udpFlow) {
 }
 
 // replies writes the gateway's datagrams back to the flow's client.
-func (p *udpPort) replies(f *udpFlow, st *tunnel.Stream) {
+func (p *udpPort) replies(f *udpFlow, st stream) {
 	buf := make([]byte, tunnel.MaxDatagram)
 	for {
 		n, err := tunnel.ReadDatagram(st, buf)
