@@ -5,6 +5,7 @@ go 1.24.7
 require (
 	github.com/charmbracelet/lipgloss v1.0.0
 	github.com/hashicorp/yamux v0.1.2
+	github.com/kevinburke/ssh_config v1.6.0
 	github.com/spf13/cobra v1.10.2
 	github.com/txn2/txeh v1.8.1
 	github.com/zalando/go-keyring v0.2.6
