@@ -9,6 +9,7 @@ import (
 	"github.com/fwd-dev/fwd/forward"
 	"github.com/fwd-dev/fwd/hosts"
 	"github.com/fwd-dev/fwd/internal/contexts"
+	"github.com/fwd-dev/fwd/internal/sshdial"
 	"github.com/fwd-dev/fwd/internal/sshkeys"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/config"
@@ -19,8 +20,8 @@ const (
 	exitOK          = 0
 	exitError       = 1 // anything else: unknown service, hosts file, ...
 	exitUsage       = 2 // bad flags, arguments or config file
-	exitAuth        = 3 // token or SSH key refused or missing, or gateway certificate not trusted
-	exitUnreachable = 4 // gateway not reachable
+	exitAuth        = 3 // token or SSH key refused or missing, gateway certificate or SSH host key not trusted
+	exitUnreachable = 4 // gateway (or --via's SSH server) not reachable
 	exitInterrupted = 130
 )
 
@@ -46,6 +47,7 @@ func classify(err error) (int, string) {
 		untrusted *tunnel.UntrustedError
 		dialErr   *tunnel.DialError
 		login     *tunnel.LoginError
+		hostKey   *sshdial.HostKeyError
 	)
 	var child *childExit
 	switch {
@@ -66,6 +68,16 @@ func classify(err error) (int, string) {
 		return exitAuth, "no token, and " + strings.TrimPrefix(err.Error(), "sshkeys: ") + ": run fwd login, set FWD_TOKEN, or pass --ssh-key FILE"
 	case errors.Is(err, sshkeys.ErrEncrypted):
 		return exitAuth, err.Error()
+	case errors.As(err, &hostKey):
+		return exitAuth, err.Error() + hostKeyHint(hostKey)
+	case errors.Is(err, sshdial.ErrAuth):
+		return exitAuth, err.Error() + ": add your public key to the server's ~/.ssh/authorized_keys, or pass the right key with --ssh-key FILE"
+	case errors.As(err, new(*viaNoKeyError)):
+		return exitAuth, err.Error()
+	case errors.Is(err, sshdial.ErrUnreachable):
+		return exitUnreachable, err.Error() + ": check --via (and ~/.ssh/config) and that the SSH server runs"
+	case errors.As(err, new(*sshdial.ConfigError)):
+		return exitUsage, err.Error()
 	case errors.As(err, &dialErr):
 		return exitUnreachable, err.Error() + ": " + dialHint(dialErr)
 	case errors.Is(err, tunnel.ErrUnreachable):

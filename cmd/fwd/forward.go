@@ -45,6 +45,7 @@ type forwardOptions struct {
 	timeout       time.Duration
 	global        *globalOptions
 	output        outputFlag
+	via           viaOptions // --via ssh://host --catalog FILE, instead of a gateway
 }
 
 // newForwardCmd builds fwd service, addon or all. runF replaces the run step
@@ -106,6 +107,7 @@ func registerForwardFlags(cmd *cobra.Command, opts *forwardOptions) {
 	f.StringSliceVar(&opts.suffixes, "hostname-suffix", nil, "write catalog hostnames only under these suffixes (narrows the gateway's hostname_suffixes)")
 	f.StringVar(&opts.envFile, "env-file", "", "write the forwards' connection details to this .env file while fwd runs (removed on exit)")
 	f.DurationVar(&opts.connectWait, "connect-wait", 10*time.Second, "how long a new connection waits for a tunnel that is down")
+	registerViaFlags(cmd, &opts.via)
 }
 
 // registerConnFlags adds the flags that say which gateway to reach and
@@ -149,6 +151,9 @@ func (o *forwardOptions) takeArgs(args []string) error {
 
 // complete fills flags from the environment and checks them.
 func (o *forwardOptions) complete() error {
+	if err := o.checkVia(); err != nil {
+		return err
+	}
 	o.project = envOr(o.project, "FWD_PROJECT")
 	o.gateway = envOr(o.gateway, "FWD_GATEWAY")
 	o.token = envOr(o.token, "FWD_TOKEN")
@@ -157,11 +162,15 @@ func (o *forwardOptions) complete() error {
 	if err := o.output.validate(); err != nil {
 		return err
 	}
-	if err := o.fromContext(); err != nil {
+	if o.via.url != "" {
+		// The SSH server is all there is to talk to: no gateway, token or
+		// trust from the environment or a saved context.
+		o.gateway, o.token, o.caFile, o.fingerprint = "", "", "", ""
+	} else if err := o.fromContext(); err != nil {
 		return err
 	}
 	switch {
-	case o.gateway == "":
+	case o.gateway == "" && o.via.url == "":
 		return usageErrorf("no gateway: run fwd login --gateway host:port once, or pass --gateway (or set FWD_GATEWAY)")
 	case o.kind != forwardAll && o.project == "":
 		return usageErrorf("no project: pass --project NAME or set FWD_PROJECT")
@@ -175,6 +184,9 @@ func (o *forwardOptions) complete() error {
 		return usageErrorf("--connect-wait %s: use a positive duration, like 10s", o.connectWait)
 	case o.timeout <= 0:
 		return usageErrorf("--timeout %s: use a positive duration, like 10s", o.timeout)
+	}
+	if o.via.url != "" {
+		return nil
 	}
 	if err := checkHostPort("--gateway", o.gateway); err != nil {
 		return err
@@ -229,6 +241,9 @@ func (o *forwardOptions) sshSigners(s streams) ([]ssh.Signer, error) {
 // clientOptions are the forward.Options the flags say. Without a token it
 // looks for SSH keys, asking on s for a passphrase: close o.ssh after.
 func (o *forwardOptions) clientOptions(s streams, log *slog.Logger, onEvent func(forward.Event)) (forward.Options, error) {
+	if o.via.url != "" {
+		return o.viaClientOptions(s, log, onEvent)
+	}
 	trust, err := o.trust()
 	if err != nil {
 		return forward.Options{}, err
@@ -257,7 +272,7 @@ func runForward(ctx context.Context, o *forwardOptions, s streams) error {
 	defer stopAll()
 	started := time.Now()
 	log := newLogger(s.Err, o.output.machine(), o.global.verbose)
-	view := newForwardView(s.Out, s.Err, o.output.format, o.gateway, log)
+	view := newForwardView(s.Out, s.Err, o.output.format, o.endpoint(), log)
 	var envw *envFileWriter
 	defer o.ssh.Close()
 	opts, err := o.clientOptions(s, log, func(e forward.Event) {
