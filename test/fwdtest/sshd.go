@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // SSHD is a running OpenSSH server, on 127.0.0.1 unless told otherwise, that
@@ -29,6 +30,8 @@ type SSHD struct {
 	KnownHosts string
 
 	proc *Process
+	bin  string      // the sshd binary, for Start
+	opts SSHDOptions // as started, for Start
 }
 
 // SSHDOptions change the server StartSSHD runs.
@@ -46,10 +49,66 @@ type SSHDOptions struct {
 	// PermitOpen, if set, are the only host:port targets port forwarding
 	// may reach.
 	PermitOpen []string
+	// ClientKey, if set, is a private key file (its public half beside it,
+	// as KEY.pub) that authorized_keys accepts instead of a key generated
+	// for this server: two servers, a jump host and the one behind it, can
+	// then take the same key.
+	ClientKey string
+	// LogLevel is sshd's LogLevel, INFO if empty; DEBUG1 logs each
+	// direct-tcpip channel with its target.
+	LogLevel string
 }
 
-// Close stops sshd (and any sessions it runs) and waits for it.
-func (s *SSHD) Close() error { return s.proc.Stop() }
+// Close stops sshd and the connections it serves, and waits for it. sshd
+// leaves a connection's process running when it stops (each is a session
+// of its own, as a restart over SSH needs), which for a test would keep
+// the client connected to a server that is gone: those are killed too.
+func (s *SSHD) Close() error {
+	conns := childPIDs(s.proc.Pid())
+	err := s.proc.Stop()
+	for _, pid := range conns {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return err
+}
+
+// childPIDs lists pid's children, from /proc; none where there is no
+// /proc.
+func childPIDs(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b)[i+1:])
+		if i < 0 || len(f) < 2 || f[1] != strconv.Itoa(pid) {
+			continue
+		}
+		if child, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// Start runs sshd again after Close, on the same port with the same keys
+// and config, and waits until it listens: a server that restarts. A
+// process still holding the port fails it.
+func (s *SSHD) Start(ctx context.Context) error {
+	if !s.proc.Exited() {
+		return fmt.Errorf("fwdtest: sshd on %s is running: Close it first", s.Addr)
+	}
+	srv, err := s.serve(ctx, s.bin, s.opts, s.Port)
+	if err != nil {
+		return err
+	}
+	s.proc = srv.proc
+	return nil
+}
 
 // SSHArgs returns the ssh options to log in to this server at addr
 // (host:port, which may be a forward): the client key, the known_hosts file
@@ -78,7 +137,7 @@ func StartSSHD(ctx context.Context, dir string, opts SSHDOptions, start ...Start
 	if err != nil {
 		return nil, fmt.Errorf("fwdtest: sshd: %w", err)
 	}
-	s := &SSHD{Dir: filepath.Join(dir, "sshd"), User: u.Username}
+	s := &SSHD{Dir: filepath.Join(dir, "sshd"), User: u.Username, ClientKey: opts.ClientKey}
 	if err := s.makeKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -100,8 +159,12 @@ func (s *SSHD) makeKeys(ctx context.Context) error {
 	if err := s.makeDirs(); err != nil {
 		return err
 	}
-	s.ClientKey = filepath.Join(s.Dir, "client_ed25519")
-	for _, k := range []string{s.hostKeyPath(), s.ClientKey} {
+	keys := []string{s.hostKeyPath()}
+	if s.ClientKey == "" {
+		s.ClientKey = filepath.Join(s.Dir, "client_ed25519")
+		keys = append(keys, s.ClientKey)
+	}
+	for _, k := range keys {
 		if _, err := runQuiet(ctx, nil, baseEnv(), keygen, "-q", "-t", "ed25519", "-N", "", "-C", "fwd-testservers", "-f", k); err != nil {
 			return err
 		}
@@ -148,6 +211,13 @@ func (s *SSHD) authorize() error {
 	return os.WriteFile(s.KnownHosts, []byte("* "+s.HostKey+"\n"), 0o600)
 }
 
+func logLevel(l string) string {
+	if l == "" {
+		return "INFO"
+	}
+	return l
+}
+
 func (s *SSHD) hostKeyPath() string        { return filepath.Join(s.Dir, "host_ed25519") }
 func (s *SSHD) authorizedKeysPath() string { return filepath.Join(s.Dir, "authorized_keys") }
 
@@ -178,6 +248,7 @@ func (s *SSHD) serve(ctx context.Context, bin string, opts SSHDOptions, port int
 	}
 	srv := *s
 	srv.Addr, srv.Port, srv.proc = net.JoinHostPort(opts.ListenHost, strconv.Itoa(port)), port, proc
+	srv.bin, srv.opts = bin, opts
 	return &srv, nil
 }
 
@@ -205,9 +276,9 @@ PrintLastLog no
 UseDNS no
 MaxStartups 100:30:200
 MaxSessions 100
-LogLevel INFO
+LogLevel %s
 Subsystem sftp internal-sftp
-`, net.JoinHostPort(opts.ListenHost, strconv.Itoa(port)), s.hostKeyPath(), filepath.Join(s.Dir, "sshd.pid"), s.authorizedKeysPath())
+`, net.JoinHostPort(opts.ListenHost, strconv.Itoa(port)), s.hostKeyPath(), filepath.Join(s.Dir, "sshd.pid"), s.authorizedKeysPath(), logLevel(opts.LogLevel))
 	if opts.Ciphers != "" {
 		fmt.Fprintf(&b, "Ciphers %s\n", opts.Ciphers)
 	}
