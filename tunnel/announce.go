@@ -3,7 +3,9 @@ package tunnel
 // Announcement is what a gateway says when it starts serving: `fwd gateway
 // --output json` prints it as its first stdout line, and scripts and tests
 // read it. The fields are in the order of their keys, so that the line is
-// {"fingerprint":...,"listen":...,"projects":[...]}, as it has always been.
+// {"fingerprint":...,"listen":...,"projects":[...]}, as it has always been,
+// followed by "ssh_fingerprint" and "ssh_listen" when the gateway also
+// speaks SSH.
 type Announcement struct {
 	// Fingerprint is the SHA-256 of the gateway's certificate, sha256:HEX,
 	// for clients to pin (FWD_FINGERPRINT).
@@ -14,4 +16,10 @@ type Announcement struct {
 	// Projects are the catalog's project names, [] (never null) when it has
 	// none.
 	Projects []string `json:"projects"`
+	// SSHFingerprint is the SSH host key's fingerprint as ssh-keygen -l
+	// and ssh print it, SHA256:BASE64, when the gateway speaks SSH.
+	SSHFingerprint string `json:"ssh_fingerprint,omitempty"`
+	// SSHListen is the host:port of the SSH listener (ssh_listen), its
+	// port resolved, when the gateway speaks SSH.
+	SSHListen string `json:"ssh_listen,omitempty"`
 }

@@ -178,4 +178,60 @@
 // gateway's grace period is over; then it closes the sessions. A client
 // opens no stream on a session after its go away (Session.GoingAway) and
 // dials a new session for new connections.
+//
+// # SSH listener
+//
+// A gateway may also speak SSH (Gateway.ServeSSH; ssh_listen in
+// gateway.yaml), so that a user with nothing but OpenSSH forwards ports
+// with
+//
+//	ssh -N -L 5432:db.shop:5432 -p 2222 alice@gateway
+//
+// It authenticates with public keys only: a key in the user's keys, or a
+// user certificate signed by an ssh_user_ca, valid now, with the SSH user
+// name among its principals. The SSH user name must be the user's name;
+// a key or certificate of another user is refused. Passwords,
+// keyboard-interactive and tokens are not accepted. The login is charged
+// against the source's failures as soon as the SSH handshake reaches
+// authentication, before any key is looked at, and shares the limiter of
+// the TLS logins; a source that must wait is told so in a banner ("too
+// many failed logins from ADDR: try again in Ns") and its keys are refused
+// unchecked. Connections count in max_handshakes and
+// max_handshakes_per_source until the login is over (bounded by the same
+// 10 s), and in max_sessions afterwards.
+//
+// Only direct-tcpip channels are served (ssh -L and ssh -W). The
+// destination host is a resource's <name>.<project> (a service or an
+// addon: names are unique within a project) or one of its catalog
+// hostnames, in any case, and the destination port one of its TCP ports;
+// the gateway dials one of that port's targets as for a data stream and
+// relays the channel, half-closes passed on, cut after idle_timeout.
+// Channels count in max_streams_per_session. Everything else is refused,
+// and no target is dialled for it: a channel with "administratively
+// prohibited" and a reason that names what was asked,
+//
+//	db.other:5432: no such service or addon in your projects
+//	api.shop:9999: api has no TCP port 9999 (its TCP ports: 8080)
+//	dns.shop:53: dns's port 53 is UDP, which SSH cannot forward: forward it with fwd
+//	10.0.0.5:22: not a catalog service or addon: use <name>.<project>:<port>
+//	api.shop:8080: your certificate does not permit port forwarding (...)
+//	the fwd gateway runs no shell, command or subsystem: use ssh -N -L ...
+//
+// (a resource outside the user's projects gets the same answer as one that
+// does not exist, so that no login can probe the catalog). The last two are
+// a certificate issued without permit-port-forwarding, as sshd treats it,
+// and a session channel (shell, exec, subsystem); Unix sockets
+// (direct-streamlocal@openssh.com) and any other channel type are refused
+// the same way. A target that cannot be dialled is "connect failed"; a
+// channel over the stream limit, after waiting 1 s for a slot, or opened
+// while the gateway shuts down is "resource shortage". Global requests,
+// remote forwarding (tcpip-forward, ssh -R) among them, are answered with
+// a failure, which is also how keepalive@openssh.com
+// (ServerAliveInterval) is answered. The gateway sends its own
+// keepalive@openssh.com every 15 s and drops a client that has not
+// answered within 15 s.
+//
+// On Shutdown the SSH listener closes with the TLS one, new channels are
+// refused, open ones may finish within the grace period, and then the
+// connections are closed.
 package tunnel

@@ -35,6 +35,7 @@ type Gateway struct {
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
 	sessions   map[*mux.Session]struct{}
+	sshConns   map[*sshConn]struct{} // logged-in SSH connections (sshgateway.go)
 	closing    bool
 	draining   atomic.Bool // Shutdown started: new streams are refused
 	wg         sync.WaitGroup
@@ -52,16 +53,20 @@ var ErrGatewayClosed = errors.New("tunnel: gateway closed")
 // does the TLS. When accepting fails (out of file descriptors, say), Serve
 // waits, 5 ms doubling up to 1 s, and tries again; only a closed listener
 // ends it.
-func (g *Gateway) Serve(ln net.Listener) error {
+func (g *Gateway) Serve(ln net.Listener) error { return g.serveListener(ln, g.serveConn) }
+
+// serveListener is the accept loop of Serve and ServeSSH: each connection
+// is admitted and handed to serve, which is told its source address.
+func (g *Gateway) serveListener(ln net.Listener, serve func(conn net.Conn, source string)) error {
 	if !g.track(ln) {
 		return ErrGatewayClosed
 	}
 	defer g.untrack(ln)
-	err := retry.AcceptLoop(ln, nil, g.admit, func(err error) {
+	err := retry.AcceptLoop(ln, nil, func(conn net.Conn) { g.admit(conn, serve) }, func(err error) {
 		if err != nil {
-			g.logger().Warn("accept failed; retrying with backoff", "err", err)
+			g.logger().Warn("accept failed; retrying with backoff", "listen", ln.Addr().String(), "err", err)
 		} else {
-			g.logger().Info("accepting again")
+			g.logger().Info("accepting again", "listen", ln.Addr().String())
 		}
 	})
 	if g.isClosing() {
@@ -72,14 +77,14 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // admit serves conn on a goroutine of its own, unless the handshake caps
 // are reached or Shutdown has begun (which closes the listener, ending the
-// accept loop).
-func (g *Gateway) admit(conn net.Conn) {
+// accept loop). serve leaves the handshake gate once the login is over.
+func (g *Gateway) admit(conn net.Conn, serve func(conn net.Conn, source string)) {
 	source := remoteIP(conn)
 	limits := g.limits()
 	if !g.handshakes.enter(source, limits.MaxHandshakes, limits.MaxHandshakesPerSource) {
-		// Closed before TLS: a flood of connections that never speak
-		// costs the gateway one accept each, not a descriptor held for the
-		// handshake timeout.
+		// Closed before TLS or SSH: a flood of connections that never
+		// speak costs the gateway one accept each, not a descriptor held
+		// for the handshake timeout.
 		conn.Close()
 		g.turnedAway(source)
 		return
@@ -91,7 +96,7 @@ func (g *Gateway) admit(conn net.Conn) {
 	}
 	go func() {
 		defer g.wg.Done()
-		g.serveConn(conn, source)
+		serve(conn, source)
 	}()
 }
 
@@ -146,6 +151,7 @@ func (g *Gateway) track(ln net.Listener) bool {
 	if g.listeners == nil {
 		g.listeners = map[net.Listener]struct{}{}
 		g.sessions = map[*mux.Session]struct{}{}
+		g.sshConns = map[*sshConn]struct{}{}
 	}
 	g.listeners[ln] = struct{}{}
 	return true
@@ -170,10 +176,19 @@ func (g *Gateway) addSession(s *mux.Session) error {
 	if g.closing {
 		return ErrGatewayClosed
 	}
-	if max := g.limits().MaxSessions; len(g.sessions) >= max {
-		return fmt.Errorf("gateway has reached its limit of %d sessions", max)
+	if err := g.roomLocked(); err != nil {
+		return err
 	}
 	g.sessions[s] = struct{}{}
+	return nil
+}
+
+// roomLocked says whether one more session fits under MaxSessions: TLS
+// sessions and SSH connections count alike. g.mu is held.
+func (g *Gateway) roomLocked() error {
+	if max := g.limits().MaxSessions; len(g.sessions)+len(g.sshConns) >= max {
+		return fmt.Errorf("gateway has reached its limit of %d sessions", max)
+	}
 	return nil
 }
 
@@ -183,10 +198,12 @@ func (g *Gateway) removeSession(s *mux.Session) {
 	g.mu.Unlock()
 }
 
-// Shutdown stops accepting sessions, sends every session a GoAway (clients
-// then open new streams elsewhere: see Session.GoingAway) and refuses new
-// streams with StatusLimit, lets open streams finish until ctx is done, then
-// closes every session. It returns ctx.Err() if it had to cut streams short.
+// Shutdown stops accepting sessions (on every listener, TLS and SSH),
+// sends every session a GoAway (clients then open new streams elsewhere:
+// see Session.GoingAway) and refuses new streams with StatusLimit (and new
+// SSH channels), lets open streams finish until ctx is done, then closes
+// every session and SSH connection. It returns ctx.Err() if it had to cut
+// streams short.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
@@ -219,12 +236,18 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 }
 
-// idle reports whether no session has a data stream open.
+// idle reports whether no session has a data stream open, nor any SSH
+// connection a channel.
 func (g *Gateway) idle() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for s := range g.sessions {
 		if s.NumStreams() > 1 { // the control stream stays open
+			return false
+		}
+	}
+	for c := range g.sshConns {
+		if c.busy() {
 			return false
 		}
 	}
@@ -236,6 +259,9 @@ func (g *Gateway) closeSessions() {
 	defer g.mu.Unlock()
 	for s := range g.sessions {
 		s.Close()
+	}
+	for c := range g.sshConns {
+		c.conn.Close()
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
+	"github.com/fwd-dev/fwd/internal/sshkeys"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/config"
 )
@@ -63,44 +65,119 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		cfg.Listen = o.listen
 	}
 	// Listen first: a port that is taken is reported before any
-	// certificate is made.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// certificate or host key is made.
+	lns, err := listenGateway(cfg)
 	if err != nil {
-		return &listenError{addr: cfg.Listen, err: err}
+		return err
 	}
 	cert, err := gatewayCertificate(cfg, log)
 	if err != nil {
-		ln.Close()
+		lns.close()
+		return err
+	}
+	if lns.hostKey, err = gatewayHostKey(cfg, lns, log); err != nil {
+		lns.close()
 		return err
 	}
 	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
-	fingerprint := tunnel.Fingerprint(cert.Certificate[0])
-	if err := announceGateway(s.Out, o.output.json(), ln.Addr().String(), fingerprint, cfg); err != nil {
-		ln.Close()
+	if err := announceGateway(s.Out, o.output.json(), lns.announcement(cert, cfg)); err != nil {
+		lns.close()
 		return err
 	}
-	return serveUntilDone(ctx, gw, ln, cfg.Limits, log)
+	return serveUntilDone(ctx, gw, lns, cfg.Limits, log)
 }
 
-// serveUntilDone serves until ctx ends, then drains within the grace period.
-func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, ln net.Listener, limits tunnel.Limits, log *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- gw.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// gatewayListeners are what a gateway serves on: TLS always, SSH when the
+// config has ssh_listen.
+type gatewayListeners struct {
+	tls     net.Listener
+	ssh     net.Listener // nil without ssh_listen
+	hostKey ssh.Signer   // the SSH host key, with ssh
+}
+
+// listenGateway listens on listen and, if set, ssh_listen, as the config
+// gives them (its check makes both host:port; an empty host is every
+// interface, and the defaults are loopback).
+func listenGateway(cfg *config.Config) (*gatewayListeners, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, &listenError{addr: cfg.Listen, err: err}
 	}
-	log.Info("stopping: draining sessions", "grace", limits.ShutdownGrace)
+	lns := &gatewayListeners{tls: ln}
+	if cfg.SSHListen == "" {
+		return lns, nil
+	}
+	if lns.ssh, err = net.Listen("tcp", cfg.SSHListen); err != nil {
+		ln.Close()
+		return nil, &listenError{addr: cfg.SSHListen, key: "ssh_listen", err: err}
+	}
+	return lns, nil
+}
+
+func (l *gatewayListeners) close() {
+	l.tls.Close()
+	if l.ssh != nil {
+		l.ssh.Close()
+	}
+}
+
+// announcement is what the gateway announces it serves on.
+func (l *gatewayListeners) announcement(cert tls.Certificate, cfg *config.Config) tunnel.Announcement {
+	a := tunnel.Announcement{Fingerprint: tunnel.Fingerprint(cert.Certificate[0]), Listen: l.tls.Addr().String(), Projects: cfg.Catalog.ProjectNames()}
+	if l.ssh != nil {
+		a.SSHListen, a.SSHFingerprint = l.ssh.Addr().String(), ssh.FingerprintSHA256(l.hostKey.PublicKey())
+	}
+	return a
+}
+
+// gatewayHostKey loads the SSH host key, or makes one on the first start,
+// when the gateway speaks SSH; nil when it does not.
+func gatewayHostKey(cfg *config.Config, lns *gatewayListeners, log *slog.Logger) (ssh.Signer, error) {
+	if lns.ssh == nil {
+		return nil, nil
+	}
+	key, created, err := sshkeys.LoadOrCreateHostKey(cfg.SSHHostKey)
+	if err != nil {
+		return nil, &config.Error{File: cfg.Path, Path: "ssh_host_key", Err: err,
+			Msg: "cannot load the SSH host key: " + strings.TrimPrefix(err.Error(), "sshkeys: ")}
+	}
+	if created {
+		log.Info("made an SSH host key", "key", cfg.SSHHostKey, "fingerprint", ssh.FingerprintSHA256(key.PublicKey()))
+	}
+	return key, nil
+}
+
+// serveUntilDone serves until ctx ends, then drains within the grace
+// period. When a listener fails for good, the other stops too.
+func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListeners, limits tunnel.Limits, log *slog.Logger) error {
+	errc := make(chan error, 2)
+	serving := 1
+	go func() { errc <- gw.Serve(lns.tls) }()
+	if lns.ssh != nil {
+		serving++
+		go func() { errc <- gw.ServeSSH(lns.ssh, lns.hostKey) }()
+	}
+	var first error
+	select {
+	case first = <-errc:
+		serving--
+	case <-ctx.Done():
+		log.Info("stopping: draining sessions", "grace", limits.ShutdownGrace)
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), limits.ShutdownGrace)
 	defer cancel()
 	if err := gw.Shutdown(shutdownCtx); err != nil {
 		log.Warn("grace period over: open streams were cut")
 	}
-	if err := <-errc; err != nil && !errors.Is(err, tunnel.ErrGatewayClosed) {
-		return err
+	for ; serving > 0; serving-- {
+		if err := <-errc; first == nil {
+			first = err
+		}
 	}
-	return nil
+	if errors.Is(first, tunnel.ErrGatewayClosed) {
+		return nil
+	}
+	return first
 }
 
 // gatewayCertificate loads the configured pair, or a self-signed one kept
@@ -130,12 +207,21 @@ func gatewayCertificate(cfg *config.Config, log *slog.Logger) (tls.Certificate, 
 
 // announceGateway tells scripts and people that the gateway serves: its
 // tunnel.Announcement as one JSON line, or a few lines of text.
-func announceGateway(w io.Writer, jsonOut bool, addr, fingerprint string, cfg *config.Config) error {
+func announceGateway(w io.Writer, jsonOut bool, a tunnel.Announcement) error {
 	if jsonOut {
-		return writeJSONLine(w, tunnel.Announcement{Fingerprint: fingerprint, Listen: addr, Projects: cfg.Catalog.ProjectNames()})
+		return writeJSONLine(w, a)
 	}
 	_, err := fmt.Fprintf(w, "fwd gateway listening on %s\nfingerprint %s\nprojects: %s\nclients: FWD_GATEWAY=%s FWD_FINGERPRINT=%s FWD_TOKEN=... fwd all --project NAME\n",
-		addr, fingerprint, strings.Join(cfg.Catalog.ProjectNames(), ", "), addr, fingerprint)
+		a.Listen, a.Fingerprint, strings.Join(a.Projects, ", "), a.Listen, a.Fingerprint)
+	if err != nil || a.SSHListen == "" {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(a.SSHListen)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "GATEWAY" // every interface: the name users reach it by
+	}
+	_, err = fmt.Fprintf(w, "ssh listening on %s\nssh host key %s\nssh users: ssh -N -L 5432:<name>.<project>:5432 -p %s USER@%s\n",
+		a.SSHListen, a.SSHFingerprint, port, host)
 	return err
 }
 
@@ -197,10 +283,17 @@ func rootErr(err error) error {
 }
 
 // listenError is a gateway that could not listen; exit.go says what to do.
+// key names the config key of an address other than listen's.
 type listenError struct {
 	addr string
+	key  string
 	err  error
 }
 
-func (e *listenError) Error() string { return fmt.Sprintf("cannot listen on %s: %v", e.addr, e.err) }
+func (e *listenError) Error() string {
+	if e.key != "" {
+		return fmt.Sprintf("cannot listen on %s (%s): %v", e.addr, e.key, e.err)
+	}
+	return fmt.Sprintf("cannot listen on %s: %v", e.addr, e.err)
+}
 func (e *listenError) Unwrap() error { return e.err }
