@@ -11,7 +11,8 @@ import (
 	"github.com/fwd-dev/fwd/test/fwdtest"
 )
 
-// Peer names, in table order. direct is the reference every ratio is to.
+// Peer names, in table order. direct is the reference every ratio is to;
+// peerVia is in via.go.
 const (
 	peerDirect = "direct"
 	peerSSH    = "ssh -L"
@@ -107,6 +108,9 @@ func (b *benchRun) setup(ctx context.Context, o options) error {
 	}
 	if err := b.setupFwd(ctx, o); err != nil {
 		return err
+	}
+	if err := b.setupVia(); err != nil {
+		b.skip(peerVia, err.Error())
 	}
 	for _, x := range extraPeers {
 		if err := b.setupExtra(ctx, x); err != nil {

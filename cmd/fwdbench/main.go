@@ -1,5 +1,6 @@
 // Command fwdbench measures fwd against direct TCP and ssh -L (and chisel and
-// frp when they are installed) on loopback, in one run: bulk throughput over
+// frp when they are installed) on loopback, with fwd --via ssh through the
+// same sshd as ssh -L beside them, in one run: bulk throughput over
 // one and 64 streams, small-message latency, new connections per second,
 // the memory fwd needs for 10,000 idle connections, and throughput over a
 // link with 50 ms round-trip time. As root, that link is an IP link between
