@@ -12,7 +12,7 @@ import (
 )
 
 // Peer names, in table order. direct is the reference every ratio is to;
-// peerVia is in via.go.
+// peerVia is in via.go, peerSSHGateway in sshgw.go.
 const (
 	peerDirect = "direct"
 	peerSSH    = "ssh -L"
@@ -112,6 +112,9 @@ func (b *benchRun) setup(ctx context.Context, o options) error {
 	if err := b.setupVia(); err != nil {
 		b.skip(peerVia, err.Error())
 	}
+	if err := b.setupSSHGateway(ctx); err != nil {
+		b.skip(peerSSHGateway, err.Error())
+	}
 	for _, x := range extraPeers {
 		if err := b.setupExtra(ctx, x); err != nil {
 			b.skip(x.name, err.Error())
@@ -145,6 +148,9 @@ func (b *benchRun) setupFwd(ctx context.Context, o options) error {
 		return err
 	}
 	b.fwd = tool
+	if b.ssh != nil {
+		tool.sshUserKey = b.ssh.sshd.ClientKey + ".pub"
+	}
 	gw, err := tool.startGateway("gateway", b.target.Addr(), b.plan.MaxStreamsConf, nil)
 	if err != nil {
 		return fmt.Errorf("fwd gateway: %w", err)

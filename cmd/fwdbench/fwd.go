@@ -33,6 +33,10 @@ type fwdTool struct {
 	token  string
 	sha256 string
 	tmp    string
+	// sshUserKey, when set, is a public key file the gateways accept as
+	// user bench on an SSH listener of their own (ssh_listen), for the
+	// stock ssh -L peer that logs in to fwd's gateway.
+	sshUserKey string
 }
 
 // buildFwd builds ./cmd/fwd of the module at src into dir. The benchmark
@@ -97,7 +101,21 @@ projects:
 limits:
   max_streams_per_session: %d
   shutdown_grace: 1s
-`, net.JoinHostPort(listenHost, "0"), t.sha256, benchProject, catalogPort, target, maxStreams)
+`, net.JoinHostPort(listenHost, "0"), t.sha256, benchProject, catalogPort, target, maxStreams) + t.sshConfig(listenHost)
+}
+
+// sshConfig is the gateway config's SSH part: user bench with sshUserKey,
+// and an SSH listener on a port the OS picks. Empty without sshUserKey.
+func (t *fwdTool) sshConfig(listenHost string) string {
+	if t.sshUserKey == "" {
+		return ""
+	}
+	return fmt.Sprintf(`users:
+  - name: bench
+    authorized_keys: %s
+    projects: ["*"]
+ssh_listen: %s
+`, strconv.Quote(t.sshUserKey), net.JoinHostPort(listenHost, "0"))
 }
 
 // gateway is a running fwd gateway.
@@ -105,6 +123,10 @@ type gateway struct {
 	*fwdtest.Process
 	listen      string
 	fingerprint string
+	// sshListen is the SSH listener's address, when the config has one;
+	// hostKey is its public host key, from the file beside the config.
+	sshListen string
+	hostKey   string
 }
 
 // startGateway writes a config into its own directory (the gateway keeps
@@ -134,7 +156,14 @@ func (t *fwdTool) startGatewayAt(pl place, name, target string, maxStreams int, 
 		p.Stop()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &gateway{Process: p, listen: ann.Listen, fingerprint: ann.Fingerprint}, nil
+	gw := &gateway{Process: p, listen: ann.Listen, fingerprint: ann.Fingerprint, sshListen: ann.SSHListen}
+	if gw.sshListen != "" {
+		if gw.hostKey, err = hostPublicKey(filepath.Join(dir, "ssh_host_ed25519_key"), ann.SSHFingerprint); err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return gw, nil
 }
 
 // client is a running fwd client and the local address of the forward.

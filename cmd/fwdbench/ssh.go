@@ -70,6 +70,12 @@ func (t *sshTool) forwardAt(ctx context.Context, pl place, name string, sshd *fw
 	if err != nil {
 		return "", nil, err
 	}
+	return t.forwardLogin(ctx, pl, name, login, target)
+}
+
+// forwardLogin starts ssh -N -L to target at pl, logging in with login
+// (ssh's arguments up to the destination, included).
+func (t *sshTool) forwardLogin(ctx context.Context, pl place, name string, login []string, target string) (string, *fwdtest.Process, error) {
 	var lastErr error
 	for try := range portTries {
 		port, err := fwdtest.FreePort("tcp")

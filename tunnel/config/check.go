@@ -86,7 +86,8 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.listen("listen", c.Listen, DefaultListen)
 	if c.SSHListen != "" || k.has("ssh_listen") {
 		k.listen("ssh_listen", c.SSHListen, "127.0.0.1:2222")
-		if c.SSHListen == c.Listen {
+		// Port 0 is a port the OS picks, a different one for each.
+		if c.SSHListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 			k.errorf("ssh_listen", nil, "ssh_listen %q is the same address as listen: give the SSH listener a port of its own, like 2222", c.SSHListen)
 		}
 	}

@@ -98,6 +98,7 @@ func TestParseSSHBad(t *testing.T) {
 		{"ca file missing", user(keys(line)) + "ssh_user_ca: " + filepath.Join(dir, "ca.pub") + "\n", 11, "ssh_user_ca " + filepath.Join(dir, "ca.pub")},
 		{"ssh_listen not host:port", good + "ssh_listen: 2222\n", 11, `ssh_listen "2222" is not host:port: use e.g. 127.0.0.1:2222`},
 		{"ssh_listen empty", good + "ssh_listen:\n", 11, "ssh_listen is empty"},
+		{"ssh_listen port 0 beside listen port 0 is fine, then bad CA", good + "listen: 127.0.0.1:0\nssh_listen: 127.0.0.1:0\nssh_user_ca: nope\n", 13, "ssh_user_ca"},
 		{"ssh_listen same as listen", good + "listen: 127.0.0.1:7443\nssh_listen: 127.0.0.1:7443\n", 12, "is the same address as listen"},
 	}
 	for _, tc := range cases {
