@@ -25,6 +25,12 @@ type checker struct {
 	// project), reported only when the parts themselves are fine, as they
 	// are often a consequence (a misspelt project name).
 	refs []*Error
+	// kube is set when the catalog comes from Kubernetes: projects are
+	// namespaces, which need not exist yet.
+	kube *KubernetesCatalog
+	// noTargetsOK lets a port have no targets, as a live catalog's port
+	// with no ready endpoints does.
+	noTargetsOK bool
 }
 
 func (k *checker) errorf(path string, err error, format string, args ...any) {
@@ -82,7 +88,7 @@ func (k *checker) first() error {
 }
 
 func (c *Config) check(file string, pos map[string]position) error {
-	k := &checker{file: file, pos: pos}
+	k := &checker{file: file, pos: pos, kube: c.Kubernetes}
 	k.listen("listen", c.Listen, DefaultListen)
 	if c.SSHListen != "" || k.has("ssh_listen") {
 		k.listen("ssh_listen", c.SSHListen, "127.0.0.1:2222")
@@ -96,6 +102,7 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.users(c)
 	k.suffixes(c.HostnameSuffixes)
 	k.catalog(&c.Catalog, c.HostnameSuffixes)
+	k.kubernetes(c)
 	k.secrets(c.Secrets)
 	k.envs(&c.Catalog, c.Secrets)
 	k.limits(c.Limits)
@@ -186,6 +193,10 @@ func (k *checker) tokens(tokens []tunnel.Token, users []tunnel.User, cat *catalo
 func (k *checker) projectRefs(path, what, name string, projects []string, cat *catalog.Catalog) {
 	if len(projects) == 0 {
 		k.errorf(path+".projects", nil, `%s %q has no projects: add projects: [%s] or ["*"] for all`, what, name, exampleProject(cat))
+	}
+	if k.kube != nil {
+		k.kubernetesProjectRefs(path, what, name, projects)
+		return
 	}
 	for j, p := range projects {
 		if _, err := cat.Project(p); p != "*" && err != nil {
@@ -414,7 +425,7 @@ func (k *checker) ports(path string, r catalog.Resource) {
 				numbers[key{p.Port, network}] = ppath
 			}
 		}
-		if len(p.Targets) == 0 {
+		if len(p.Targets) == 0 && !k.noTargetsOK {
 			k.errorf(ppath+".targets", nil, "port %d has no targets: add targets: [host:port, ...], the private addresses the gateway dials", p.Port)
 		}
 		seen := map[string]bool{}

@@ -33,6 +33,10 @@ type Config struct {
 	// DefaultSSHHostKey beside the config when SSHListen is set and it is
 	// not.
 	SSHHostKey string
+	// Kubernetes, if set, is where the catalog comes from (catalog:
+	// {kubernetes: ...}): GatewayConfig.Catalog is then empty, and the
+	// gateway fills it from the cluster as it runs.
+	Kubernetes *KubernetesCatalog
 	tunnel.GatewayConfig
 }
 
@@ -165,6 +169,7 @@ func parse(name, dir string, data []byte) (*Config, error) {
 	if err := d.config(root, c); err != nil {
 		return nil, err
 	}
+	c.kubernetesSuffixes()
 	if err := c.check(name, d.pos); err != nil {
 		return nil, err
 	}

@@ -400,6 +400,9 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 			}
 			return nil
 		}},
+		{"catalog", func(v *yaml.Node, path string) error {
+			return d.catalogSource(v, path, c)
+		}},
 	})
 }
 

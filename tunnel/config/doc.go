@@ -130,6 +130,40 @@
 // document are errors, so that a typo is never silently ignored. Anchors and
 // aliases (&name, *name) may be used to repeat a value.
 //
+// # Catalog from Kubernetes
+//
+// Instead of projects:, the catalog may come from a Kubernetes cluster
+// (projects: and catalog: are exclusive):
+//
+//	catalog:
+//	  kubernetes:
+//	    kubeconfig: kubeconfig      # or in_cluster: true, in a pod
+//	    namespaces: [shop, billing] # optional, default every namespace
+//	    label_selector: team=a      # optional, as kubectl get services -l
+//
+// kubeconfig is a kubeconfig file (relative paths are from the config's
+// directory); in_cluster: true uses the pod's service account instead.
+// Exactly one is needed. The gateway needs only get, list and watch on
+// services and on endpointslices (discovery.k8s.io); with namespaces: it
+// watches each of them alone, so a Role in each will do, and without it a
+// ClusterRole is needed. label_selector keeps the Services it selects.
+//
+// A namespace is a project and a Service a service, or an addon when it is
+// labelled fwd.dev/kind: addon. Its ports are the Service's: the name (the
+// number when unnamed), the port, TCP or UDP, and HTTP for appProtocol
+// http, HTTP2 for h2c or grpc. The targets of a port are the ready
+// endpoints of the Service's EndpointSlices, at the port of theirs with
+// the same name; a port with none stays in the catalog, and a connection
+// to it is refused until one is ready. Its hostnames are
+// <svc>.<ns>.svc.cluster.local and <svc>.<ns>.svc: those two suffixes are
+// added to hostname_suffixes when it does not list them. A Service the
+// catalog cannot take (an SCTP-only one, say) is left out and logged,
+// never the whole catalog. The catalog follows the cluster as it changes.
+//
+// A token's or user's projects are namespaces, which may appear after the
+// gateway starts: they need not exist, only be names a namespace can have
+// and, when namespaces: is set, among them.
+//
 // # Errors
 //
 // Load and Parse report the first problem as an *Error, printed on one line
