@@ -141,6 +141,9 @@ type Event struct {
 	// stopped by itself (see Client.Done).
 	Err     error
 	Results []Result // every current forward
+	// CatalogChanged, with StateConnected, says that the gateway pushed a
+	// new catalog and the forwards were updated to it without a reconnect.
+	CatalogChanged bool
 }
 
 // Errors returned by Client methods.
@@ -210,7 +213,7 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{opts: opts, log: log, active: map[catalog.ID]*resourceForward{}, excluded: map[catalog.ID]bool{}, done: make(chan struct{}),
 		noUDP: opts.SSH != nil}
-	c.link = newLink(c.dialer(), c.stateChanged, c.reconnected, c.refused)
+	c.link = newLink(c.dialer(), c.stateChanged, c.reconnected, c.catalogPushed, c.refused)
 	if !opts.SkipHostnames {
 		c.hosts = newHostnames(hosts.New(opts.HostsFile), opts.HostnameSuffixes, log)
 	}
@@ -760,6 +763,27 @@ func (c *Client) reconnected(s session) {
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.log.Error("updating forwards after reconnect", "err", err)
 	}
+}
+
+// catalogPushed applies a catalog the gateway pushed, without
+// reconnecting: resources and ports added or removed are forwarded or
+// dropped, hostnames follow, and an event with CatalogChanged reports the
+// forwards as they now are.
+func (c *Client) catalogPushed(s session) {
+	cat := s.Catalog()
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	c.suffixes = s.HostnameSuffixes()
+	if err := c.reconcileLocked(&cat); err != nil {
+		c.log.Error("applying the gateway's new catalog", "err", err)
+	}
+	results := c.resultsLocked()
+	c.mu.Unlock()
+	c.log.Info("the gateway's catalog changed: forwards updated", "forwards", len(results))
+	c.emit(Event{State: StateConnected, CatalogChanged: true, Results: results})
 }
 
 func (c *Client) emit(e Event) {

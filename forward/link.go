@@ -34,6 +34,9 @@ type link struct {
 	// itself, with its cause; attempt n >= 1 is the n-th failed redial.
 	onState func(state State, err error, attempt int)
 	onUp    func(s session) // after every reconnect, with the new catalog
+	// onCatalog runs when the gateway pushed a new catalog on s, the
+	// current session.
+	onCatalog func(s session)
 	// onFatal reports a redial the gateway refused for good (token,
 	// trust, version): the link has stopped reconnecting. It runs on the
 	// link's goroutine and must not wait for the link.
@@ -49,9 +52,9 @@ type link struct {
 	done      chan struct{} // closed when the link has let go of its sessions
 }
 
-func newLink(dial func(context.Context) (session, error), onState func(State, error, int), onUp func(session), onFatal func(error)) *link {
+func newLink(dial func(context.Context) (session, error), onState func(State, error, int), onUp, onCatalog func(session), onFatal func(error)) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &link{dial: dial, onState: onState, onUp: onUp, onFatal: onFatal, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &link{dial: dial, onState: onState, onUp: onUp, onCatalog: onCatalog, onFatal: onFatal, ready: make(chan struct{}), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // start makes the first connection. Its error is returned as is: a client
@@ -155,6 +158,9 @@ func (l *link) keepUp(s session) {
 	for {
 		select {
 		case <-s.GoingAway():
+		case <-s.Updates():
+			l.onCatalog(s)
+			continue
 		case <-l.ctx.Done():
 			s.Close()
 			return

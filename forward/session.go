@@ -17,6 +17,9 @@ type session interface {
 	Catalog() catalog.Catalog
 	// HostnameSuffixes are those that catalog hostnames may be written under.
 	HostnameSuffixes() []string
+	// Updates receives when the catalog changed during the session (a
+	// gateway pushed a new one); nil when it never does.
+	Updates() <-chan struct{}
 	// Done is closed when the session has ended.
 	Done() <-chan struct{}
 	// GoingAway is closed when new streams should go to a new session

@@ -190,6 +190,9 @@ func (s *sshSession) HostnameSuffixes() []string { return s.via.HostnameSuffixes
 func (s *sshSession) Done() <-chan struct{}      { return s.done }
 func (s *sshSession) GoingAway() <-chan struct{} { return s.done }
 
+// Updates is nil: a --via catalog comes from a file, read once.
+func (s *sshSession) Updates() <-chan struct{} { return nil }
+
 func (s *sshSession) Err() error {
 	select {
 	case <-s.done:

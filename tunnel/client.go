@@ -137,9 +137,13 @@ func dialFailed(ctx context.Context, phase Phase, addr string, timeout time.Dura
 // Session is one client connection to a gateway. Its methods are safe for
 // concurrent use.
 type Session struct {
-	mux       *mux.Session
-	catalog   catalog.Catalog
-	suffixes  []string
+	mux *mux.Session
+
+	mu       sync.Mutex // catalog and suffixes change when the gateway pushes
+	catalog  catalog.Catalog
+	suffixes []string
+	updates  chan struct{} // one pending signal: the catalog changed
+
 	log       *slog.Logger
 	cause     error // why the control stream ended the session, if it did
 	causeOnce sync.Once
@@ -236,7 +240,7 @@ func login(ctx context.Context, conn *tls.Conn, cfg *ClientConfig) (*Session, er
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: cfg.Logger}
+		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: cfg.Logger, updates: make(chan struct{}, 1)}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
 		}
@@ -298,6 +302,8 @@ func (s *Session) readControl(br *bufio.Reader) {
 		case msgError:
 			s.end(loginError(m))
 			return
+		case msgCatalog:
+			s.setCatalog(m)
 		default:
 			s.log.Debug("skipping a control message of a type this version does not know", "type", m.Type)
 		}
@@ -310,13 +316,42 @@ func (s *Session) end(cause error) {
 	s.mux.Close()
 }
 
-// Catalog returns what the gateway offered this session's token.
-func (s *Session) Catalog() catalog.Catalog { return s.catalog }
+// setCatalog takes a catalog the gateway pushed, and signals Updates.
+func (s *Session) setCatalog(m *controlMsg) {
+	s.mu.Lock()
+	s.catalog = catalog.Catalog{}
+	if m.Catalog != nil {
+		s.catalog = *m.Catalog
+	}
+	s.suffixes = m.HostnameSuffixes
+	s.mu.Unlock()
+	select {
+	case s.updates <- struct{}{}:
+	default: // a signal is pending: its reader will see this catalog
+	}
+}
+
+// Catalog returns what the gateway offers this session's login: the
+// welcome's catalog, or the last one the gateway pushed since.
+func (s *Session) Catalog() catalog.Catalog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.catalog
+}
 
 // HostnameSuffixes returns the suffixes the gateway declared for its
 // catalog's hostnames: a client writes a catalog hostname to its hosts file
 // only under one of them. A gateway of an older version declares none.
-func (s *Session) HostnameSuffixes() []string { return s.suffixes }
+func (s *Session) HostnameSuffixes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suffixes
+}
+
+// Updates receives a value when the gateway has pushed a new catalog
+// (its config was reloaded): Catalog and HostnameSuffixes then return the
+// new ones. Signals do not queue: one receive may stand for several pushes.
+func (s *Session) Updates() <-chan struct{} { return s.updates }
 
 // Done is closed when the session ends, whichever side ended it.
 func (s *Session) Done() <-chan struct{} { return s.mux.CloseChan() }

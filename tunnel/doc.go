@@ -122,8 +122,30 @@
 // stream stays open for the whole session, and both ends keep reading it:
 // when either end closes or resets it, the session ends, and an error
 // message after the welcome (a token removed, say) ends it with that
-// error. Later versions push catalog changes on the same stream; a client
-// skips message types it does not know.
+// error. A client skips message types it does not know, so that a gateway
+// may add some: an older client ignores catalog pushes.
+//
+// # Catalog pushes
+//
+// When the gateway's config is reloaded (or its Kubernetes catalog
+// changes), each session gets, after its welcome and at any time:
+//
+//	gateway -> client  {"type":"catalog","catalog":{...},"hostname_suffixes":[...]}
+//
+// The catalog is the whole new catalog for the session's login, exactly as
+// a welcome would carry it now: only the projects the token or user may
+// see, without targets. It is sent only when it differs from the last one
+// the session was sent, and replaces that one whole (no diff to apply in
+// order). The client then forwards what was added, stops what was removed
+// and rewrites its hostnames, on the same session. A reload that no longer
+// accepts the session's token or key sends instead
+//
+//	gateway -> client  {"type":"error","code":"unauthorized","message":"..."}
+//
+// refuses the session's new streams at once, and closes the session once
+// the client has (or after 5 s): the client stops, as for a token refused
+// at login. A reload that narrows the login's projects refuses new
+// streams to the projects taken away; streams already relaying go on.
 //
 // # Data streams
 //

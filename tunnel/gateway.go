@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,9 +33,13 @@ type Gateway struct {
 	// Dial makes connections to targets; nil means net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// live is the config Reload installed; nil until then, when Config
+	// is the one served.
+	live atomic.Pointer[GatewayConfig]
+
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
-	sessions   map[*mux.Session]struct{}
+	sessions   map[*mux.Session]*session
 	sshConns   map[*sshConn]struct{} // logged-in SSH connections (sshgateway.go)
 	closing    bool
 	draining   atomic.Bool // Shutdown started: new streams are refused
@@ -102,7 +107,16 @@ func (g *Gateway) admit(conn net.Conn, serve func(conn net.Conn, source string))
 
 // limits are the config's limits, defaults filled in for a config built in
 // code without them.
-func (g *Gateway) limits() Limits { return g.Config.Limits.withDefaults() }
+func (g *Gateway) limits() Limits { return g.config().Limits.withDefaults() }
+
+// config is the config served now: the last one Reload installed, else
+// Config.
+func (g *Gateway) config() *GatewayConfig {
+	if c := g.live.Load(); c != nil {
+		return c
+	}
+	return g.Config
+}
 
 // turnedAway logs connections refused at the handshake caps: the first at
 // once, then at most one line a minute with how many more there were.
@@ -150,7 +164,7 @@ func (g *Gateway) track(ln net.Listener) bool {
 	}
 	if g.listeners == nil {
 		g.listeners = map[net.Listener]struct{}{}
-		g.sessions = map[*mux.Session]struct{}{}
+		g.sessions = map[*mux.Session]*session{}
 		g.sshConns = map[*sshConn]struct{}{}
 	}
 	g.listeners[ln] = struct{}{}
@@ -170,7 +184,7 @@ func (g *Gateway) isClosing() bool {
 }
 
 // addSession registers a session unless the gateway is closing or full.
-func (g *Gateway) addSession(s *mux.Session) error {
+func (g *Gateway) addSession(s *mux.Session, sess *session) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing {
@@ -179,7 +193,7 @@ func (g *Gateway) addSession(s *mux.Session) error {
 	if err := g.roomLocked(); err != nil {
 		return err
 	}
-	g.sessions[s] = struct{}{}
+	g.sessions[s] = sess
 	return nil
 }
 
@@ -302,17 +316,18 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 		return
 	}
 	// Register before welcoming: a client told it is in must be in.
-	if err := g.addSession(ms); err != nil {
+	if err := g.addSession(ms, sess); err != nil {
 		sess.refuse(codeLimit, err.Error())
 		log.Warn("session refused", "err", err)
 		return
 	}
 	defer g.removeSession(ms)
-	log = log.With(sess.who.logAttrs()...)
+	log = log.With(sess.principal().logAttrs()...)
+	sess.log = log
 	// Data streams are taken from before the welcome goes out: the client
 	// may open one as soon as it has read it.
 	wait := g.serveStreams(ms, sess, log)
-	if err := sess.welcome(g.clientCatalog(sess.who, log), g.Config.HostnameSuffixes); err != nil {
+	if err := g.welcome(sess); err != nil {
 		log.Info("login failed", "err", err)
 		ms.Close()
 		wait()
@@ -329,7 +344,7 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 // cannot be read is left out with a warning (naming the secret, never a
 // value); the client then says which one is missing.
 func (g *Gateway) clientCatalog(who principal, log *slog.Logger) catalog.Catalog {
-	cat := g.Config.Catalog.Filter(who.Allows)
+	cat := g.config().Catalog.Filter(who.Allows)
 	for i := range cat.Projects {
 		p := &cat.Projects[i]
 		for _, rs := range [][]catalog.Resource{p.Services, p.Addons} {
@@ -350,7 +365,7 @@ func (g *Gateway) secretsFor(r *catalog.Resource, log *slog.Logger) map[string]s
 			continue // the client reports the broken template
 		}
 		for _, name := range names {
-			src, ok := g.Config.Secrets[name]
+			src, ok := g.config().Secrets[name]
 			if !ok {
 				continue
 			}
@@ -378,18 +393,41 @@ func (g *Gateway) maxStreams() int { return g.limits().MaxStreamsPerSession }
 
 // session is a logged-in client.
 type session struct {
-	who     principal
+	who     atomic.Pointer[principal] // a reload may narrow or widen it
 	control net.Conn
 	streams chan struct{} // semaphore: one slot per open data stream
+	mux     *mux.Session
+	log     *slog.Logger
+
+	// send serialises what the gateway writes on the control stream once
+	// the session is registered: the welcome, then catalog pushes and a
+	// refusal after a reload. sent is the catalog the client holds (as
+	// JSON), nil before the welcome.
+	send    sync.Mutex
+	sent    []byte
+	revoked bool // a reload ended the login: the session is ending
 }
 
-// welcome sends the catalog the token may see, with the suffixes its
-// hostnames may be written under; the session is then live.
-func (s *session) welcome(cat catalog.Catalog, suffixes []string) error {
-	m := &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat, HostnameSuffixes: suffixes}
+func (s *session) principal() principal { return *s.who.Load() }
+
+// welcome sends the catalog the session's principal may see, with the
+// suffixes its hostnames may be written under; the session is then live.
+// It reads the config under s.send, as a reload's push does, so that
+// whichever comes second sends the config that is current.
+func (g *Gateway) welcome(s *session) error {
+	s.send.Lock()
+	defer s.send.Unlock()
+	cfg := g.config()
+	cat := g.clientCatalog(s.principal(), s.log)
+	body, err := json.Marshal(&cat)
+	if err != nil {
+		return fmt.Errorf("encode catalog: %w", err)
+	}
+	m := &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat, HostnameSuffixes: cfg.HostnameSuffixes}
 	if err := writeControl(s.control, m); err != nil {
 		return fmt.Errorf("send welcome: %w", err)
 	}
+	s.sent = body
 	return s.control.SetDeadline(time.Time{})
 }
 
@@ -438,7 +476,9 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 		return nil, err
 	}
 	g.logins.succeeded(source)
-	s.who = who
+	s.who.Store(&who)
+	s.mux = ms
+	s.log = g.logger()
 	s.streams = make(chan struct{}, g.maxStreams())
 	return s, nil
 }
@@ -567,7 +607,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	// status: an OK then rides in front of the target's first bytes (or
 	// its FIN) instead of taking a frame of its own.
 	deferOK := t.Network == "tcp" && st.Buffered() > 0
-	port, status, msg := g.resolve(t, s.who)
+	port, status, msg := g.resolve(t, s.principal())
 	if status != StatusOK {
 		st.Write(appendStatus(nil, status, msg))
 		st.Close()
@@ -622,7 +662,7 @@ func (g *Gateway) resolve(t Target, who principal) (*catalog.Port, Status, strin
 	if !who.Allows(t.ID.Project) {
 		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
 	}
-	r, err := g.Config.Catalog.Lookup(t.ID)
+	r, err := g.config().Catalog.Lookup(t.ID)
 	if err != nil {
 		return nil, StatusNotFound, fmt.Sprintf("%s: no such service or addon", t.ID)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -39,6 +40,7 @@ const (
 	permUser      = "fwd-user"
 	permAuth      = "fwd-auth"
 	permNoForward = "fwd-no-port-forwarding"
+	permKey       = "fwd-key" // the key that logged in, wire format, for reloads
 )
 
 // ServeSSH accepts SSH connections on ln until Shutdown, serving the
@@ -62,9 +64,9 @@ func (g *Gateway) ServeSSH(ln net.Listener, hostKey ssh.Signer) error {
 // so that MaxSessions counts it and Shutdown ends it.
 type sshConn struct {
 	conn    *ssh.ServerConn
-	who     principal
-	forward bool          // the login may forward ports (a certificate may say not)
-	streams chan struct{} // semaphore: one slot per relayed channel
+	who     atomic.Pointer[principal] // a reload may narrow or widen it
+	forward bool                      // the login may forward ports (a certificate may say not)
+	streams chan struct{}             // semaphore: one slot per relayed channel
 }
 
 // busy reports whether a channel is being relayed: Shutdown lets those
@@ -113,7 +115,7 @@ func (g *Gateway) serveSSHConn(raw net.Conn, source string, hostKey ssh.Signer) 
 		return
 	}
 	defer g.removeSSHConn(c)
-	log = log.With(c.who.logAttrs()...)
+	log = log.With(c.who.Load().logAttrs()...)
 	log.Info("ssh session started")
 	ctx, cancel := context.WithCancel(context.Background())
 	go serveGlobalRequests(reqs, log)
@@ -142,10 +144,12 @@ func sessionEnd(err error) error {
 func (g *Gateway) sshSession(conn *ssh.ServerConn) *sshConn {
 	ext := conn.Permissions.Extensions
 	c := &sshConn{conn: conn, streams: make(chan struct{}, g.maxStreams()), forward: ext[permNoForward] == ""}
-	c.who = principal{auth: ext[permAuth], name: ext[permUser]}
-	if u := findUser(g.Config.Users, c.who.name); u != nil {
-		c.who.projects = u.Projects
+	who := principal{auth: ext[permAuth], name: ext[permUser]}
+	if u := findUser(g.config().Users, who.name); u != nil {
+		who.projects = u.Projects
 	}
+	who.key, _ = ssh.ParsePublicKey([]byte(ext[permKey]))
+	c.who.Store(&who)
 	return c
 }
 
@@ -223,7 +227,7 @@ func (a *sshAuth) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Perm
 		a.why = append(a.why, err.Error())
 		return nil, err
 	}
-	perms := &ssh.Permissions{Extensions: map[string]string{permUser: who.name, permAuth: who.auth}}
+	perms := &ssh.Permissions{Extensions: map[string]string{permUser: who.name, permAuth: who.auth, permKey: string(key.Marshal())}}
 	if cert, ok := key.(*ssh.Certificate); ok {
 		// As sshd does: a certificate issued without
 		// permit-port-forwarding (ssh-keygen -O no-port-forwarding) logs
@@ -270,20 +274,29 @@ func (a *sshAuth) failure(err error) error {
 // principals, is refused even though AuthorizeSSH would let it in as
 // someone: ssh alice@ must log in as alice or not at all.
 func (g *Gateway) authorizeSSHLogin(login string, key ssh.PublicKey, now time.Time) (principal, error) {
-	u := findUser(g.Config.Users, login)
-	if u == nil {
-		return principal{}, fmt.Errorf("%w: %s %s: the gateway has no such user", ErrKeyNotAuthorized, key.Type(), ssh.FingerprintSHA256(key))
-	}
-	// AuthorizeSSH against this user alone, with the config's CAs.
-	only := GatewayConfig{Users: []User{*u}, SSHUserCAs: g.Config.SSHUserCAs}
-	if _, err := only.AuthorizeSSH(key, now); err != nil {
+	u, err := g.config().authorizeAs(login, key, now)
+	if err != nil {
 		return principal{}, err
 	}
 	auth := "ssh-key"
 	if _, ok := key.(*ssh.Certificate); ok {
 		auth = "ssh-cert"
 	}
-	return principal{auth: auth, name: u.Name, projects: u.Projects}, nil
+	return principal{auth: auth, name: u.Name, projects: u.Projects, key: key}, nil
+}
+
+// authorizeAs is AuthorizeSSH against the user named login alone, with
+// the config's CAs.
+func (c *GatewayConfig) authorizeAs(login string, key ssh.PublicKey, now time.Time) (*User, error) {
+	u := findUser(c.Users, login)
+	if u == nil {
+		return nil, fmt.Errorf("%w: %s %s: the gateway has no such user", ErrKeyNotAuthorized, key.Type(), ssh.FingerprintSHA256(key))
+	}
+	only := GatewayConfig{Users: []User{*u}, SSHUserCAs: c.SSHUserCAs}
+	if _, err := only.AuthorizeSSH(key, now); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // serveGlobalRequests answers the connection's global requests: all with
@@ -351,7 +364,7 @@ func (g *Gateway) sshChannel(ctx context.Context, nc ssh.NewChannel, c *sshConn,
 		refuseChannel(nc, ssh.Prohibited, dest+": your certificate does not permit port forwarding (it was issued without permit-port-forwarding)", log)
 		return
 	}
-	port, why := g.resolveSSH(req.Host, req.Port, c.who)
+	port, why := g.resolveSSH(req.Host, req.Port, *c.who.Load())
 	if port == nil {
 		refuseChannel(nc, ssh.Prohibited, dest+": "+why, log)
 		return
@@ -422,7 +435,7 @@ func (g *Gateway) resolveSSH(host string, port uint32, who principal) (*catalog.
 	if _, err := netip.ParseAddr(name); err == nil || !strings.Contains(name, ".") {
 		return nil, "not a catalog service or addon: use <name>.<project>:<port>"
 	}
-	r := lookupHost(&g.Config.Catalog, name)
+	r := lookupHost(&g.config().Catalog, name)
 	if r == nil || !who.Allows(r.Project) {
 		return nil, "no such service or addon in your projects"
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +45,11 @@ type principal struct {
 	auth     string // "token", "ssh-key" or "ssh-cert"
 	name     string
 	projects []string
+
+	// What logged in, for checking it again when the config is reloaded:
+	// the token's SHA-256, or the SSH key (a certificate included).
+	tokenSum [32]byte
+	key      ssh.PublicKey
 }
 
 // Allows reports whether the principal may see and forward the project.
@@ -85,12 +91,12 @@ func (g *Gateway) authenticate(s *session, hello *controlMsg, br *bufio.Reader, 
 	if hello.Token == "" && len(hello.SSHKeys) > 0 {
 		return g.authenticateSSH(s, hello.SSHKeys, br, binding)
 	}
-	tok, err := g.Config.Authenticate(hello.Token)
+	tok, err := g.config().Authenticate(hello.Token)
 	if err != nil {
 		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
 		return principal{}, err // the token itself is never logged
 	}
-	return principal{auth: "token", name: tok.Name, projects: tok.Projects}, nil
+	return principal{auth: "token", name: tok.Name, projects: tok.Projects, tokenSum: tok.SHA256}, nil
 }
 
 // authenticateSSH picks the first offered key that logs in as a user,
@@ -131,7 +137,7 @@ func (g *Gateway) authenticateSSH(s *session, offered []string, br *bufio.Reader
 	if _, ok := key.(*ssh.Certificate); ok {
 		auth = "ssh-cert"
 	}
-	return principal{auth: auth, name: user.Name, projects: user.Projects}, nil
+	return principal{auth: auth, name: user.Name, projects: user.Projects, key: key}, nil
 }
 
 // pickKey returns the first offered key that logs in as a user. When none
@@ -146,7 +152,7 @@ func (g *Gateway) pickKey(offered []string) (int, ssh.PublicKey, *User, error) {
 			reasons = append(reasons, fmt.Sprintf("key %d: %v", i+1, err))
 			continue
 		}
-		user, err := g.Config.AuthorizeSSH(key, now)
+		user, err := g.config().AuthorizeSSH(key, now)
 		if err == nil {
 			return i, key, user, nil
 		}
@@ -158,11 +164,15 @@ func (g *Gateway) pickKey(offered []string) (int, ssh.PublicKey, *User, error) {
 // parseWireKey reads a key as a hello carries it: the public key in the
 // SSH wire format, base64 as in authorized_keys.
 func parseWireKey(wire string) (ssh.PublicKey, error) {
-	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte("x " + wire))
-	if err == nil {
-		return k, nil
+	blob, err := base64.StdEncoding.DecodeString(wire)
+	if err != nil {
+		return nil, fmt.Errorf("not an SSH public key: %w", err)
 	}
-	return nil, fmt.Errorf("not an SSH public key: %w", err)
+	k, err := ssh.ParsePublicKey(blob)
+	if err != nil {
+		return nil, fmt.Errorf("not an SSH public key: %w", err)
+	}
+	return k, nil
 }
 
 // verifyLogin checks sig over data with key. SHA-1 RSA signatures

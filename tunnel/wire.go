@@ -209,6 +209,9 @@ const (
 	msgHello   = "hello"
 	msgWelcome = "welcome"
 	msgError   = "error"
+	// msgCatalog, from the gateway at any time after the welcome, is the
+	// new catalog for the session's principal after a reload.
+	msgCatalog = "catalog"
 )
 
 // Error codes in control error messages.

@@ -142,6 +142,15 @@ func (g *Gateway) Restart(cat catalog.Catalog) error {
 	return nil
 }
 
+// Reload serves cat from now on without a restart, as a reloaded config
+// file does: connected clients get it pushed (tunnel.Gateway.Reload).
+func (g *Gateway) Reload(cat catalog.Catalog) {
+	cfg := *g.Config
+	cfg.Catalog = cat
+	g.Config = &cfg
+	g.gw.Reload(&cfg)
+}
+
 // Close stops the gateway, giving open streams up to 2 s.
 func (g *Gateway) Close() error {
 	g.once.Do(func() {
