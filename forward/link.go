@@ -167,7 +167,14 @@ func (l *link) keepUp(s session) {
 		}
 		l.depart(s)
 		l.set(nil)
-		l.onState(StateReconnecting, downCause(s), 0)
+		cause := downCause(s)
+		if refusedForGood(cause) {
+			// The gateway ended the session refusing the login (its config
+			// no longer has the token): a redial would only hear it again.
+			l.onFatal(cause)
+			return
+		}
+		l.onState(StateReconnecting, cause, 0)
 		next, ok := l.redial()
 		if !ok {
 			return

@@ -80,6 +80,16 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		return err
 	}
 	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	live := newLiveConfig(gw, cfg, o.listen, log)
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	if err := live.watch(watchCtx); err != nil {
+		lns.close()
+		return err
+	}
+	reload := live.hangup
+	onHangup.Store(&reload)
+	defer onHangup.Store(nil)
 	if err := announceGateway(s.Out, o.output.json(), lns.announcement(cert, cfg)); err != nil {
 		lns.close()
 		return err

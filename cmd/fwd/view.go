@@ -95,6 +95,10 @@ func (v *forwardView) event(e forward.Event) {
 		}
 		return
 	}
+	if e.CatalogChanged {
+		v.catalogChanged(e.Results)
+		return
+	}
 	if v.json {
 		return
 	}
@@ -106,6 +110,25 @@ func (v *forwardView) event(e forward.Event) {
 		v.table(e.Results)
 	}
 	v.last = e.State
+}
+
+// catalogChanged shows the forwards after the gateway pushed a new
+// catalog: the table again, or, for JSON, the results as a new line
+// (scripts that read only the first line are not disturbed; those that
+// follow the forwards read on). env and dotenv were printed once, and
+// --env-file follows on its own.
+func (v *forwardView) catalogChanged(results []forward.Result) {
+	switch v.format {
+	case "json":
+		if err := writeJSONLine(v.out, results); err != nil {
+			v.log.Warn("printing the new forwards", "err", err)
+		}
+	case "env", "dotenv":
+		v.log.Info("the gateway's catalog changed; the variables printed above may be out of date")
+	default:
+		ui.Status(v.out, v.styled, ui.OK, "the gateway's catalog changed")
+		v.table(results)
+	}
 }
 
 // phase says which step of connecting is under way: on the status line

@@ -9,7 +9,8 @@ require github.com/fwd-dev/fwd v0.0.0
 
 require (
 	github.com/txn2/txeh v1.8.1 // indirect
-	golang.org/x/sys v0.28.0 // indirect
+	golang.org/x/crypto v0.45.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
 )
 
 replace github.com/fwd-dev/fwd => ../..
