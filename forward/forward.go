@@ -36,7 +36,11 @@ import (
 // Options configure a Client: Gateway, with Token or SSHSigners, or SSH
 // instead of all three.
 type Options struct {
-	Gateway string // host:port of the gateway
+	// Gateway is the gateway's host:port, or several, comma-separated
+	// ("a:7443,b:7443"): the client logs in to the first that takes it,
+	// every address of a name in turn, starting from the one that last
+	// worked, and moves on to the next when one fails or goes away.
+	Gateway string
 	Token   string
 	// SSHSigners log in with SSH keys when Token is empty: the gateway
 	// takes the first key one of its users has (see tunnel.ClientConfig).
@@ -226,13 +230,8 @@ func (o *Options) checkTunnel() error {
 	if o.SSH != nil {
 		return o.SSH.check(o.Gateway)
 	}
-	if o.Gateway == "" {
-		return errors.New("forward: no gateway address: set Options.Gateway (host:port), or Options.SSH")
-	}
-	if _, _, err := net.SplitHostPort(o.Gateway); err != nil {
-		return fmt.Errorf("forward: gateway address %q is not host:port: %w", o.Gateway, err)
-	}
-	return nil
+	_, err := splitGateways(o.Gateway)
+	return err
 }
 
 // dialer is how the link connects: to the gateway, or to the SSH server.
@@ -242,8 +241,10 @@ func (c *Client) dialer() func(context.Context) (session, error) {
 	}
 	cfg := &tunnel.ClientConfig{Token: c.opts.Token, SSHSigners: c.opts.SSHSigners, Trust: c.opts.Trust, Dialer: c.opts.Dialer, DialTimeout: c.opts.Timeout,
 		OnPhase: func(p tunnel.Phase) { c.emit(Event{State: StateConnecting, Phase: p}) }}
+	names, _ := splitGateways(c.opts.Gateway) // checked by New
+	gws := &gateways{names: names, lookup: net.DefaultResolver.LookupHost}
 	return func(ctx context.Context) (session, error) {
-		s, err := tunnel.Dial(ctx, c.opts.Gateway, cfg)
+		s, err := gws.dial(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}

@@ -88,20 +88,28 @@ func addrOf(r forward.Result) string {
 // echoRoundTrip sends msg through addr and expects it back.
 func echoRoundTrip(t testing.TB, addr, msg string) {
 	t.Helper()
+	if err := echoOnce(addr, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// echoOnce is echoRoundTrip's one try, for callers that retry.
+func echoOnce(addr, msg string) error {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	c.(*net.TCPConn).CloseWrite()
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != msg {
-		t.Fatalf("echo through %s: got %q, %v; want %q", addr, got, err, msg)
+		return fmt.Errorf("echo through %s: got %q, %v; want %q", addr, got, err, msg)
 	}
+	return nil
 }
 
 func httpGet(t testing.TB, url string) string {

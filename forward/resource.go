@@ -388,13 +388,7 @@ func (s *tcpServer) close() {
 func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Target, log *slog.Logger, tr *traffic) {
 	tr.open.Add(1)
 	defer tr.open.Add(-1)
-	sess, err := c.link.session(ctx, c.opts.ConnectWait)
-	if err != nil {
-		log.Warn("closing connection", "from", conn.RemoteAddr().String(), "err", err)
-		relay.Abort(conn)
-		return
-	}
-	st, err := sess.Open(target)
+	st, err := c.open(ctx, target)
 	if err != nil {
 		log.Warn("closing connection", "from", conn.RemoteAddr().String(), "err", err)
 		relay.Abort(conn)
@@ -405,6 +399,33 @@ func (c *Client) carry(ctx context.Context, conn *net.TCPConn, target tunnel.Tar
 	if errors.As(err, &se) {
 		// The gateway's message already names the service and port.
 		c.log.Warn(se.Message)
+	}
+}
+
+// open opens a stream to target on the tunnel, waiting up to ConnectWait
+// for one to be up. A session that turns out to be gone when the stream
+// is opened (its gateway died a moment ago) is not the connection's end:
+// nothing has been sent yet, so the stream is opened again on the next
+// session, within the same wait.
+func (c *Client) open(ctx context.Context, target tunnel.Target) (stream, error) {
+	deadline := time.Now().Add(c.opts.ConnectWait)
+	for {
+		sess, err := c.link.session(ctx, time.Until(deadline))
+		if err != nil {
+			return nil, err
+		}
+		st, err := sess.Open(target)
+		if err == nil {
+			return st, nil
+		}
+		select {
+		case <-sess.Done():
+			if time.Now().Before(deadline) {
+				continue
+			}
+		default:
+		}
+		return nil, err
 	}
 }
 

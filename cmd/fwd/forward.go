@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -117,7 +118,7 @@ func registerConnFlags(cmd *cobra.Command, opts *forwardOptions) {
 	f := cmd.Flags()
 	f.StringVarP(&opts.project, "project", "p", "", "the project (env FWD_PROJECT, else the context's)")
 	aliasFlag(cmd, &opts.project, "projectId", "project")
-	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (env FWD_GATEWAY, else the context's)")
+	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port, or several as a,b to fail over between (env FWD_GATEWAY, else the context's)")
 	f.StringVar(&opts.token, "token", "", "access token (env FWD_TOKEN; prefer fwd login or the env: flags show up in ps)")
 	f.StringSliceVar(&opts.ssh.keyFiles, "ssh-key", nil, "without a token, log in with this SSH key file (after ssh-agent's keys; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file (env FWD_CA)")
@@ -188,12 +189,23 @@ func (o *forwardOptions) complete() error {
 	if o.via.url != "" {
 		return nil
 	}
-	if err := checkHostPort("--gateway", o.gateway); err != nil {
+	if err := checkGateways(o.gateway); err != nil {
 		return err
 	}
 	if o.fingerprint != "" {
 		if _, err := tunnel.ParseFingerprint(o.fingerprint); err != nil {
 			return &usageError{err}
+		}
+	}
+	return nil
+}
+
+// checkGateways validates --gateway: one host:port, or several,
+// comma-separated, tried in turn.
+func checkGateways(list string) error {
+	for _, g := range strings.Split(list, ",") {
+		if err := checkHostPort("--gateway", strings.TrimSpace(g)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -57,7 +57,7 @@ pass --fingerprint or --ca.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port (required)")
+	f.StringVarP(&opts.gateway, "gateway", "g", "", "gateway address host:port, or several as a,b to fail over between (required)")
 	f.StringVar(&opts.name, "name", "", "the context's name (default: the gateway's host)")
 	f.StringVar(&opts.fingerprint, "fingerprint", "", "trust the gateway by its certificate fingerprint sha256:HEX")
 	f.StringVar(&opts.caFile, "ca", "", "trust the gateway through this CA certificate file")
@@ -80,7 +80,7 @@ func (o *loginOptions) validate() error {
 	case len(o.ssh.keyFiles) > 0 && !o.useSSH:
 		return usageErrorf("--ssh-key without --ssh: add --ssh to log in with SSH keys instead of a token")
 	}
-	if err := checkHostPort("--gateway", o.gateway); err != nil {
+	if err := checkGateways(o.gateway); err != nil {
 		return err
 	}
 	if o.fingerprint != "" {
@@ -89,7 +89,8 @@ func (o *loginOptions) validate() error {
 		}
 	}
 	if o.name == "" {
-		host, _, _ := net.SplitHostPort(o.gateway)
+		first, _, _ := strings.Cut(o.gateway, ",")
+		host, _, _ := net.SplitHostPort(strings.TrimSpace(first))
 		o.name = strings.Trim(strings.Map(contextRune, host), "-.")
 	}
 	return nil
