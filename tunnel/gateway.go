@@ -32,6 +32,9 @@ type Gateway struct {
 	Logger *slog.Logger
 	// Dial makes connections to targets; nil means net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Observer, if set, is told of sessions, streams, bytes, failed dials
+	// and failed logins, for metrics.
+	Observer Observer
 
 	// live is the config Reload installed; nil until then, when Config
 	// is the one served.
@@ -92,6 +95,7 @@ func (g *Gateway) admit(conn net.Conn, serve func(conn net.Conn, source string))
 		// for the handshake timeout.
 		conn.Close()
 		g.turnedAway(source)
+		g.observer().HandshakeTurnedAway()
 		return
 	}
 	if !g.startConn() {
@@ -292,6 +296,7 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	if err := conn.HandshakeContext(ctx); err != nil {
 		log.Debug("TLS handshake failed", "err", err)
 		raw.Close()
+		g.observer().LoginFailed(TransportTLS, LoginHandshake)
 		return
 	}
 	ms := mux.Server(conn, muxConfig(g.maxStreams()+streamSlack))
@@ -313,12 +318,14 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	loggedIn()
 	if err != nil {
 		log.Info("login failed", "err", err)
+		g.observer().LoginFailed(TransportTLS, loginReason(err))
 		return
 	}
 	// Register before welcoming: a client told it is in must be in.
 	if err := g.addSession(ms, sess); err != nil {
 		sess.refuse(codeLimit, err.Error())
 		log.Warn("session refused", "err", err)
+		g.sessionRefused(TransportTLS, err)
 		return
 	}
 	defer g.removeSession(ms)
@@ -329,11 +336,14 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	wait := g.serveStreams(ms, sess, log)
 	if err := g.welcome(sess); err != nil {
 		log.Info("login failed", "err", err)
+		g.observer().LoginFailed(TransportTLS, LoginHandshake)
 		ms.Close()
 		wait()
 		return
 	}
 	log.Info("session started")
+	g.observer().SessionStarted(TransportTLS)
+	defer g.observer().SessionEnded(TransportTLS)
 	wait()
 	log.Info("session ended", "err", ms.Err())
 }
@@ -460,7 +470,7 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 	s := &session{control: control}
 	if hello.Type != msgHello || hello.Version != Version {
 		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
-		return nil, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type)
+		return nil, failed(LoginVersion, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type))
 	}
 	// Charged before the token or key is checked, so that attempts made at
 	// once cannot all be checked before the first failure counts. A source
@@ -469,11 +479,11 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 		secs := int((wait + time.Second - 1) / time.Second)
 		s.refuseMsg(&controlMsg{Type: msgError, Code: codeThrottled, RetryAfter: secs,
 			Message: fmt.Sprintf("too many failed logins from %s: try again in %ds", source, secs)})
-		return nil, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs)
+		return nil, failed(LoginRateLimited, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs))
 	}
 	who, err := g.authenticate(s, hello, br, binding)
 	if err != nil {
-		return nil, err
+		return nil, failed(credentialsRefused(hello, err), err)
 	}
 	g.logins.succeeded(source)
 	s.who.Store(&who)
@@ -614,7 +624,7 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 		log.Info("stream refused", "target", t.String(), "reason", msg)
 		return false
 	}
-	target, err := g.dial(t.Network, port)
+	target, err := g.dial(t.Network, t.ID, port)
 	if err != nil {
 		msg := fmt.Sprintf("%s %s: gateway could not connect to target: %s", t.ID, portLabel(port), rootCause(err))
 		st.Write(appendStatus(nil, StatusDialFailed, msg))
@@ -632,9 +642,11 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 	switch tc := target.(type) {
 	case *net.UDPConn:
 		idle := g.limits().UDPFlowIdle
+		g.observer().StreamOpened(TransportTLS)
 		go func() {
 			relayUDP(st, tc, idle, log)
 			st.Close()
+			g.observer().StreamClosed(TransportTLS)
 			done()
 		}()
 	case relay.Conn:
@@ -643,8 +655,10 @@ func (g *Gateway) startRelay(st *mux.Stream, s *session, log *slog.Logger, done 
 			c = newPrefixed(st, []byte{byte(StatusOK)})
 		}
 		idle := g.limits().IdleTimeout
+		g.observer().StreamOpened(TransportTLS)
 		go func() {
-			relay.Pipe(c, tc, idle)
+			relay.PipeWith(c, tc, g.relayOptions(TransportTLS, idle))
+			g.observer().StreamClosed(TransportTLS)
 			done()
 		}()
 	default:
@@ -675,7 +689,7 @@ func (g *Gateway) resolve(t Target, who principal) (*catalog.Port, Status, strin
 
 // dial connects to one of the port's targets, round-robin, moving on to the
 // next target when a dial fails. It only ever dials catalog addresses.
-func (g *Gateway) dial(network string, p *catalog.Port) (net.Conn, error) {
+func (g *Gateway) dial(network string, id catalog.ID, p *catalog.Port) (net.Conn, error) {
 	cur, _ := g.next.LoadOrStore(p, new(atomic.Uint32))
 	start := cur.(*atomic.Uint32).Add(1) - 1
 	timeout := g.limits().DialTimeout
@@ -692,6 +706,7 @@ func (g *Gateway) dial(network string, p *catalog.Port) (net.Conn, error) {
 		if err == nil {
 			return c, nil
 		}
+		g.observer().DialFailed(id.Project, id.Name, int(p.Port), addr)
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)

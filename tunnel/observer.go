@@ -1,6 +1,16 @@
 package tunnel
 
-import "sync/atomic"
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/fwd-dev/fwd/internal/relay"
+)
 
 // Observer is told what a Gateway does, for metrics: set one as
 // Gateway.Observer. Its methods are called on the gateway's own goroutines,
@@ -8,7 +18,8 @@ import "sync/atomic"
 // arguments are plain strings and numbers (the transport and reason
 // constants below), so that a metrics package need not import this one.
 //
-// A nil Gateway.Observer observes nothing and costs a nil check per event.
+// A nil Gateway.Observer observes nothing and costs a nil check per event
+// (and relays then count no bytes at all).
 // Embed NopObserver to implement only some of the methods.
 type Observer interface {
 	// SessionStarted is a login that the gateway welcomed (TLS) or whose
@@ -91,3 +102,77 @@ func (NopObserver) HandshakeTurnedAway()                                     {}
 func (NopObserver) CatalogReloaded(error)                                    {}
 
 var _ Observer = NopObserver{}
+
+// observer is g.Observer, or one that does nothing: call sites need no
+// nil check, and an empty method costs a call.
+func (g *Gateway) observer() Observer {
+	if g.Observer == nil {
+		return NopObserver{}
+	}
+	return g.Observer
+}
+
+// relayOptions are relay.Options for a stream of transport: the idle
+// timeout, and the observer's byte counters (a is the client's side, b
+// the target).
+func (g *Gateway) relayOptions(transport string, idle time.Duration) relay.Options {
+	toTarget, fromTarget := g.observer().ByteCounters(transport)
+	return relay.Options{Idle: idle, AtoB: toTarget, BtoA: fromTarget}
+}
+
+// loginFailure is a failed login's error with its reason for the
+// observer; it prints as the error alone.
+type loginFailure struct {
+	reason string
+	err    error
+}
+
+func (e *loginFailure) Error() string { return e.err.Error() }
+func (e *loginFailure) Unwrap() error { return e.err }
+
+// failed tags err with reason, one of the Login* constants.
+func failed(reason string, err error) error { return &loginFailure{reason: reason, err: err} }
+
+// loginReason is the reason failed gave err; an error it never tagged is
+// a connection that broke off before its credentials could be checked.
+func loginReason(err error) string {
+	var f *loginFailure
+	if errors.As(err, &f) {
+		return f.reason
+	}
+	return LoginHandshake
+}
+
+// credentialsRefused is the reason for a hello whose token or SSH keys
+// were checked and refused, unless the connection broke meanwhile (a
+// challenge that could not be sent, a signature never read).
+func credentialsRefused(hello *controlMsg, err error) string {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) {
+		return LoginHandshake
+	}
+	if hello.Token == "" && len(hello.SSHKeys) > 0 {
+		return LoginSSHKeyRefused
+	}
+	return LoginTokenRefused
+}
+
+// reason is why an SSH login failed, from what its callbacks saw.
+func (a *sshAuth) reason(err error) string {
+	var authErr *ssh.ServerAuthError
+	switch {
+	case !errors.As(err, &authErr):
+		return LoginHandshake
+	case a.wait > 0:
+		return LoginRateLimited
+	}
+	return LoginSSHKeyRefused
+}
+
+// sessionRefused tells of a login turned away at max_sessions; one that
+// came in as the gateway shut down is no failure.
+func (g *Gateway) sessionRefused(transport string, err error) {
+	if !errors.Is(err, ErrGatewayClosed) {
+		g.observer().LoginFailed(transport, LoginSessionLimit)
+	}
+}

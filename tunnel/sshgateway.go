@@ -106,17 +106,21 @@ func (g *Gateway) serveSSHConn(raw net.Conn, source string, hostKey ssh.Signer) 
 	conn, chans, reqs, err := g.sshHandshake(raw, source, hostKey)
 	if err != nil {
 		log.Info("ssh login failed", "err", err)
+		g.observer().LoginFailed(TransportSSH, loginReason(err))
 		return
 	}
 	defer conn.Close()
 	c := g.sshSession(conn)
 	if err := g.addSSHConn(c); err != nil {
 		log.Warn("ssh session refused", "err", err)
+		g.sessionRefused(TransportSSH, err)
 		return
 	}
 	defer g.removeSSHConn(c)
 	log = log.With(c.who.Load().logAttrs()...)
 	log.Info("ssh session started")
+	g.observer().SessionStarted(TransportSSH)
+	defer g.observer().SessionEnded(TransportSSH)
 	ctx, cancel := context.WithCancel(context.Background())
 	go serveGlobalRequests(reqs, log)
 	go keepAlive(ctx, conn, sshKeepalive)
@@ -171,7 +175,7 @@ func (g *Gateway) sshHandshake(raw net.Conn, source string, hostKey ssh.Signer) 
 	conn, chans, reqs, err := ssh.NewServerConn(raw, a.config(hostKey))
 	if err != nil {
 		raw.Close()
-		return nil, nil, nil, a.failure(err)
+		return nil, nil, nil, failed(a.reason(err), a.failure(err))
 	}
 	raw.SetDeadline(time.Time{})
 	return conn, chans, reqs, nil
@@ -364,7 +368,7 @@ func (g *Gateway) sshChannel(ctx context.Context, nc ssh.NewChannel, c *sshConn,
 		refuseChannel(nc, ssh.Prohibited, dest+": your certificate does not permit port forwarding (it was issued without permit-port-forwarding)", log)
 		return
 	}
-	port, why := g.resolveSSH(req.Host, req.Port, *c.who.Load())
+	id, port, why := g.resolveSSH(req.Host, req.Port, *c.who.Load())
 	if port == nil {
 		refuseChannel(nc, ssh.Prohibited, dest+": "+why, log)
 		return
@@ -381,7 +385,7 @@ func (g *Gateway) sshChannel(ctx context.Context, nc ssh.NewChannel, c *sshConn,
 	go func() {
 		defer relays.Done()
 		defer func() { <-c.streams }()
-		g.relaySSH(ctx, nc, port, dest, log)
+		g.relaySSH(ctx, nc, id, port, dest, log)
 	}()
 }
 
@@ -430,25 +434,25 @@ func channelTypeRefusal(typ string) string {
 // one of its TCP ports. A resource outside who's projects gets the same
 // answer as one that does not exist, so that no login can probe the
 // catalog beyond its scope.
-func (g *Gateway) resolveSSH(host string, port uint32, who principal) (*catalog.Port, string) {
+func (g *Gateway) resolveSSH(host string, port uint32, who principal) (catalog.ID, *catalog.Port, string) {
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
 	if _, err := netip.ParseAddr(name); err == nil || !strings.Contains(name, ".") {
-		return nil, "not a catalog service or addon: use <name>.<project>:<port>"
+		return catalog.ID{}, nil, "not a catalog service or addon: use <name>.<project>:<port>"
 	}
 	r := lookupHost(&g.config().Catalog, name)
 	if r == nil || !who.Allows(r.Project) {
-		return nil, "no such service or addon in your projects"
+		return catalog.ID{}, nil, "no such service or addon in your projects"
 	}
 	if port > 0xffff {
-		return nil, fmt.Sprintf("%s has no TCP port %d", r.Name, port)
+		return catalog.ID{}, nil, fmt.Sprintf("%s has no TCP port %d", r.Name, port)
 	}
 	if p, err := r.Port(uint16(port), "tcp"); err == nil {
-		return p, ""
+		return r.ID(), p, ""
 	}
 	if _, err := r.Port(uint16(port), "udp"); err == nil {
-		return nil, fmt.Sprintf("%s's port %d is UDP, which SSH cannot forward: forward it with fwd", r.Name, port)
+		return catalog.ID{}, nil, fmt.Sprintf("%s's port %d is UDP, which SSH cannot forward: forward it with fwd", r.Name, port)
 	}
-	return nil, fmt.Sprintf("%s has no TCP port %d (its TCP ports: %s)", r.Name, port, tcpPorts(r))
+	return catalog.ID{}, nil, fmt.Sprintf("%s has no TCP port %d (its TCP ports: %s)", r.Name, port, tcpPorts(r))
 }
 
 // lookupHost finds the resource a host name names: <name>.<project>
@@ -495,8 +499,8 @@ func tcpPorts(r *catalog.Resource) string {
 // until both directions end. When ctx ends (the connection is gone) the
 // target is cut: a channel's reads end with the connection, but a target
 // that never speaks would otherwise hold its side open.
-func (g *Gateway) relaySSH(ctx context.Context, nc ssh.NewChannel, port *catalog.Port, dest string, log *slog.Logger) {
-	target, err := g.dial("tcp", port)
+func (g *Gateway) relaySSH(ctx context.Context, nc ssh.NewChannel, id catalog.ID, port *catalog.Port, dest string, log *slog.Logger) {
+	target, err := g.dial("tcp", id, port)
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, fmt.Sprintf("%s: gateway could not connect to target: %s", dest, rootCause(err)))
 		log.Warn("ssh dial failed", "target", dest, "err", err)
@@ -516,12 +520,14 @@ func (g *Gateway) relaySSH(ctx context.Context, nc ssh.NewChannel, port *catalog
 	}
 	go ssh.DiscardRequests(reqs)
 	log.Debug("ssh channel opened", "target", dest)
+	g.observer().StreamOpened(TransportSSH)
+	defer g.observer().StreamClosed(TransportSSH)
 	stop := context.AfterFunc(ctx, func() {
 		relay.Abort(tc)
 		ch.Close()
 	})
 	defer stop()
-	relay.Pipe(channelConn{ch}, tc, g.limits().IdleTimeout)
+	relay.PipeWith(channelConn{ch}, tc, g.relayOptions(TransportSSH, g.limits().IdleTimeout))
 }
 
 // channelConn is an SSH channel as internal/relay drives it: it half-closes
