@@ -97,6 +97,15 @@ func (c *Config) check(file string, pos map[string]position) error {
 			k.errorf("ssh_listen", nil, "ssh_listen %q is the same address as listen: give the SSH listener a port of its own, like 2222", c.SSHListen)
 		}
 	}
+	if c.MetricsListen != "" || k.has("metrics_listen") {
+		k.listen("metrics_listen", c.MetricsListen, "127.0.0.1:9090")
+		for _, other := range []struct{ key, addr string }{{"listen", c.Listen}, {"ssh_listen", c.SSHListen}} {
+			if sameAddress(c.MetricsListen, other.addr) {
+				k.errorf("metrics_listen", nil, "metrics_listen %q is the same address as %s: give health and metrics a port of their own, like 9090", c.MetricsListen, other.key)
+				break
+			}
+		}
+	}
 	k.tls(c.TLS)
 	k.tokens(c.Tokens, c.Users, &c.Catalog)
 	k.users(c)
@@ -107,6 +116,25 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.envs(&c.Catalog, c.Secrets)
 	k.limits(c.Limits)
 	return k.first()
+}
+
+// sameAddress reports whether listening on a and on b would collide: the
+// same port on the same host, or on every interface (an empty host,
+// 0.0.0.0 or ::). Port 0 is a port the OS picks, a different one for each.
+func sameAddress(a, b string) bool {
+	ah, ap, err := net.SplitHostPort(a)
+	if err != nil {
+		return false
+	}
+	bh, bp, err := net.SplitHostPort(b)
+	if err != nil || ap != bp || ap == "0" {
+		return false
+	}
+	every := func(h string) bool {
+		ip, err := netip.ParseAddr(h)
+		return h == "" || err == nil && ip.IsUnspecified()
+	}
+	return ah == bh || every(ah) || every(bh)
 }
 
 // listen checks a listen address under key; example is a good value.

@@ -33,6 +33,9 @@ type Config struct {
 	// DefaultSSHHostKey beside the config when SSHListen is set and it is
 	// not.
 	SSHHostKey string
+	// MetricsListen, if set, is the host:port of the health and metrics
+	// server: /healthz, /readyz and Prometheus's /metrics.
+	MetricsListen string
 	// Kubernetes, if set, is where the catalog comes from (catalog:
 	// {kubernetes: ...}): GatewayConfig.Catalog is then empty, and the
 	// gateway fills it from the cluster as it runs.

@@ -388,6 +388,10 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 			c.SSHHostKey, err = d.str(v, "ssh_host_key")
 			return err
 		}},
+		{"metrics_listen", func(v *yaml.Node, _ string) (err error) {
+			c.MetricsListen, err = d.str(v, "metrics_listen")
+			return err
+		}},
 		{"secrets", func(v *yaml.Node, path string) error {
 			return d.secrets(v, path, &c.Secrets)
 		}},

@@ -22,6 +22,7 @@
 //	ssh_user_ca: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICQ/pAPJ3foHvSu+d+q/JIChjqUo/RNdhJ69lmHs975Z user-ca
 //	ssh_listen: 127.0.0.1:2222      # optional: also serve stock ssh -L here
 //	ssh_host_key: ssh_host_ed25519_key  # optional, default: that name beside the config
+//	metrics_listen: 127.0.0.1:9090  # optional: /healthz, /readyz, /metrics
 //	hostname_suffixes: [svc.cluster.local]   # needed if any hostnames: below
 //	projects:
 //	  - name: shop
@@ -90,6 +91,15 @@
 // tokens), and only direct-tcpip channels to <name>.<project>:<port> or a
 // catalog hostname in the user's projects. The host key (ssh_host_key) is
 // an OpenSSH private key file, made (ed25519) on first start when missing.
+//
+// metrics_listen is a host:port where the gateway serves plain HTTP for
+// probes and Prometheus: /healthz answers 200 while the process runs,
+// /readyz 200 once it serves with its catalog loaded and 503 before and
+// while it drains, and /metrics its counters (sessions, streams, bytes,
+// dial errors per target, login failures per reason, reloads) with the Go
+// runtime's and the process's. It has no authentication: keep it on
+// loopback or a network only the scraper reaches. It must not be listen's
+// or ssh_listen's address. Without it nothing is served.
 //
 // projects, services and addons have names that clients use as hostnames
 // (<name> and <name>.<project>), so each is a DNS label: 1 to 63 lowercase
