@@ -5,7 +5,8 @@ package tunnel
 // read it. The fields are in the order of their keys, so that the line is
 // {"fingerprint":...,"listen":...,"projects":[...]}, as it has always been,
 // followed by "ssh_fingerprint" and "ssh_listen" when the gateway also
-// speaks SSH.
+// speaks SSH, and with "metrics_listen" before "projects" when it serves
+// health and metrics.
 type Announcement struct {
 	// Fingerprint is the SHA-256 of the gateway's certificate, sha256:HEX,
 	// for clients to pin (FWD_FINGERPRINT).
@@ -13,6 +14,9 @@ type Announcement struct {
 	// Listen is the host:port the gateway listens on, its port resolved
 	// when the config said 0.
 	Listen string `json:"listen"`
+	// MetricsListen is the host:port of /healthz, /readyz and /metrics
+	// (metrics_listen), its port resolved, when the gateway serves them.
+	MetricsListen string `json:"metrics_listen,omitempty"`
 	// Projects are the catalog's project names, [] (never null) when it has
 	// none.
 	Projects []string `json:"projects"`

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fwd-dev/fwd/internal/gwmetrics"
 	"github.com/fwd-dev/fwd/internal/sshkeys"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/config"
@@ -80,7 +81,14 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		return err
 	}
 	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
+	metrics, err := startMetrics(gw, lns, log)
+	if err != nil {
+		lns.close()
+		return err
+	}
+	defer metrics.close()
 	live := newLiveConfig(gw, cfg, o.listen, log)
+	live.onReload = metrics.reloaded
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
 	if err := live.watch(watchCtx); err != nil {
@@ -94,15 +102,19 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		lns.close()
 		return err
 	}
-	return serveUntilDone(ctx, gw, lns, cfg.Limits, log)
+	// A file's catalog is loaded by now; a Kubernetes catalog is not until
+	// it has synced, and whoever feeds it to the gateway says ready then.
+	setReady := func(serving bool) { metrics.setReady(serving && cfg.Kubernetes == nil) }
+	return serveUntilDone(ctx, gw, lns, cfg.Limits, log, setReady)
 }
 
 // gatewayListeners are what a gateway serves on: TLS always, SSH when the
-// config has ssh_listen.
+// config has ssh_listen, health and metrics when it has metrics_listen.
 type gatewayListeners struct {
 	tls     net.Listener
 	ssh     net.Listener // nil without ssh_listen
 	hostKey ssh.Signer   // the SSH host key, with ssh
+	metrics net.Listener // nil without metrics_listen
 }
 
 // listenGateway listens on listen and, if set, ssh_listen, as the config
@@ -114,12 +126,17 @@ func listenGateway(cfg *config.Config) (*gatewayListeners, error) {
 		return nil, &listenError{addr: cfg.Listen, err: err}
 	}
 	lns := &gatewayListeners{tls: ln}
-	if cfg.SSHListen == "" {
-		return lns, nil
+	if cfg.SSHListen != "" {
+		if lns.ssh, err = net.Listen("tcp", cfg.SSHListen); err != nil {
+			ln.Close()
+			return nil, &listenError{addr: cfg.SSHListen, key: "ssh_listen", err: err}
+		}
 	}
-	if lns.ssh, err = net.Listen("tcp", cfg.SSHListen); err != nil {
-		ln.Close()
-		return nil, &listenError{addr: cfg.SSHListen, key: "ssh_listen", err: err}
+	if cfg.MetricsListen != "" {
+		if lns.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			lns.close()
+			return nil, &listenError{addr: cfg.MetricsListen, key: "metrics_listen", err: err}
+		}
 	}
 	return lns, nil
 }
@@ -129,6 +146,9 @@ func (l *gatewayListeners) close() {
 	if l.ssh != nil {
 		l.ssh.Close()
 	}
+	if l.metrics != nil {
+		l.metrics.Close()
+	}
 }
 
 // announcement is what the gateway announces it serves on.
@@ -137,7 +157,50 @@ func (l *gatewayListeners) announcement(cert tls.Certificate, cfg *config.Config
 	if l.ssh != nil {
 		a.SSHListen, a.SSHFingerprint = l.ssh.Addr().String(), ssh.FingerprintSHA256(l.hostKey.PublicKey())
 	}
+	if l.metrics != nil {
+		a.MetricsListen = l.metrics.Addr().String()
+	}
 	return a
+}
+
+// metricsServer is the health and metrics server of metrics_listen, the
+// gateway's observer. A nil one (no metrics_listen) does nothing.
+type metricsServer struct {
+	m   *gwmetrics.Metrics
+	srv *gwmetrics.Server
+}
+
+// startMetrics serves health and metrics on lns.metrics, if there is
+// one, and makes them gw's observer; until setReady, /readyz says 503.
+func startMetrics(gw *tunnel.Gateway, lns *gatewayListeners, log *slog.Logger) (*metricsServer, error) {
+	if lns.metrics == nil {
+		return nil, nil
+	}
+	m, err := gwmetrics.New(gwmetrics.Options{Transports: tunnel.Transports(), LoginReasons: tunnel.LoginFailureReasons()})
+	if err != nil {
+		return nil, err
+	}
+	gw.Observer = m
+	return &metricsServer{m: m, srv: m.Serve(lns.metrics, log)}, nil
+}
+
+func (s *metricsServer) setReady(ready bool) {
+	if s != nil {
+		s.m.SetReady(ready)
+	}
+}
+
+// reloaded counts a reload of the config, failed when err is not nil.
+func (s *metricsServer) reloaded(err error) {
+	if s != nil {
+		s.m.CatalogReloaded(err)
+	}
+}
+
+func (s *metricsServer) close() {
+	if s != nil {
+		s.srv.Close()
+	}
 }
 
 // gatewayHostKey loads the SSH host key, or makes one on the first start,
@@ -158,8 +221,10 @@ func gatewayHostKey(cfg *config.Config, lns *gatewayListeners, log *slog.Logger)
 }
 
 // serveUntilDone serves until ctx ends, then drains within the grace
-// period. When a listener fails for good, the other stops too.
-func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListeners, limits tunnel.Limits, log *slog.Logger) error {
+// period. When a listener fails for good, the other stops too. setReady
+// hears that the gateway serves, and that it stopped or drains: from
+// then on a load balancer should send new clients elsewhere.
+func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListeners, limits tunnel.Limits, log *slog.Logger, setReady func(bool)) error {
 	errc := make(chan error, 2)
 	serving := 1
 	go func() { errc <- gw.Serve(lns.tls) }()
@@ -167,6 +232,7 @@ func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListene
 		serving++
 		go func() { errc <- gw.ServeSSH(lns.ssh, lns.hostKey) }()
 	}
+	setReady(true)
 	var first error
 	select {
 	case first = <-errc:
@@ -174,6 +240,7 @@ func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListene
 	case <-ctx.Done():
 		log.Info("stopping: draining sessions", "grace", limits.ShutdownGrace)
 	}
+	setReady(false)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), limits.ShutdownGrace)
 	defer cancel()
 	if err := gw.Shutdown(shutdownCtx); err != nil {
@@ -223,6 +290,9 @@ func announceGateway(w io.Writer, jsonOut bool, a tunnel.Announcement) error {
 	}
 	_, err := fmt.Fprintf(w, "fwd gateway listening on %s\nfingerprint %s\nprojects: %s\nclients: FWD_GATEWAY=%s FWD_FINGERPRINT=%s FWD_TOKEN=... fwd all --project NAME\n",
 		a.Listen, a.Fingerprint, strings.Join(a.Projects, ", "), a.Listen, a.Fingerprint)
+	if err == nil && a.MetricsListen != "" {
+		_, err = fmt.Fprintf(w, "health and metrics on http://%s (/healthz, /readyz, /metrics)\n", a.MetricsListen)
+	}
 	if err != nil || a.SSHListen == "" {
 		return err
 	}
