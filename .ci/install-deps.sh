@@ -13,6 +13,7 @@ packages=(
 	nginx
 	iproute2 iptables
 	curl nghttp2-client netcat-openbsd unzip
+	etcd-server
 	procps passwd
 )
 
