@@ -3,10 +3,12 @@
 // same sshd as ssh -L beside them, in one run: bulk throughput over
 // one and 64 streams, small-message latency, new connections per second,
 // the memory fwd needs for 10,000 idle connections, and throughput over a
-// link with 50 ms round-trip time. As root, that link is an IP link between
-// two network namespaces through TUN devices, delayed by a forwarder in this
-// process, with TCP running end to end over it (bench.Link); otherwise a
-// terminating TCP relay stands in (bench.DelayRelay), which the report says.
+// link with 50 ms round-trip time; on request (--phases sessions), what one
+// gateway needs for 1,000 developers' sessions. As root, that link is an IP
+// link between two network namespaces through TUN devices, delayed by a
+// forwarder in this process, with TCP running end to end over it
+// (bench.Link); otherwise a terminating TCP relay stands in
+// (bench.DelayRelay), which the report says.
 //
 // Run it from the module root:
 //
@@ -79,6 +81,9 @@ const (
 	phaseLoopback = "loopback" // a to d
 	phaseDelay    = "delay"    // f
 	phaseMemory   = "memory"   // e
+	// phaseSessions is g, one gateway holding many sessions; it takes about
+	// a minute, so it runs only when --phases names it.
+	phaseSessions = "sessions"
 )
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -92,7 +97,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.src, "src", "", "module root to build fwd from (default: found from the working directory)")
 	fs.IntVar(&o.idle, "idle-conns", 10000, "idle connections for the memory measurement")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with configs and process logs")
-	phases := fs.String("phases", "loopback,delay,memory", "phases to run: loopback (throughput, latency, connection rate), delay (50 ms RTT link), memory (fwd with idle connections)")
+	phases := fs.String("phases", "loopback,delay,memory", "phases to run: loopback (throughput, latency, connection rate), delay (50 ms RTT link), memory (fwd with idle connections), "+
+		"and, only when named (about a minute), sessions (one gateway with 1,000 sessions of 10 active streams: its RSS, CPU and fds, round trips; then 10 cycles of 1,000 sessions for leaked fds)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -107,10 +113,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		switch ph = strings.TrimSpace(ph); ph {
-		case phaseLoopback, phaseDelay, phaseMemory:
+		case phaseLoopback, phaseDelay, phaseMemory, phaseSessions:
 			o.phases[ph] = true
 		default:
-			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, delay, memory", ph)
+			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, delay, memory, sessions", ph)
 		}
 	}
 	if o.quick {
@@ -134,6 +140,7 @@ type plan struct {
 	DelayRun       time.Duration `json:"delay_run_ns"`        // f: whole download
 	DelaySkip      time.Duration `json:"delay_skip_ns"`       // f: ramp-up not counted
 	MaxStreamsConf int           `json:"gateway_max_streams"` // gateway limit set in its config
+	Sessions       sessionsPlan  `json:"sessions"`            // g
 }
 
 func planFor(o options) plan {
@@ -149,6 +156,7 @@ func planFor(o options) plan {
 		p.DelayRun, p.DelaySkip = 4*time.Second, 2*time.Second
 	}
 	p.MaxStreamsConf = max(2*p.IdleConns, 4096)
+	p.Sessions = planSessions(o.quick)
 	return p
 }
 
@@ -187,6 +195,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.phases[phaseMemory] {
 		b.memoryPhase(ctx)
+	}
+	if o.phases[phaseSessions] {
+		b.sessionsPhase(ctx)
 	}
 	b.close() // children exit first, so that their CPU time is counted as ours
 	b.res.Seconds = time.Since(started).Seconds()

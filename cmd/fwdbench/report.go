@@ -43,6 +43,9 @@ type results struct {
 	DelayRTT string            `json:"delay_rtt,omitempty"`
 	// DelayModel says how the 50 ms RTT link was made, and why.
 	DelayModel string `json:"delay_model,omitempty"`
+	// SessionsLeak is phase g's verdict on the gateway's fds after the
+	// sessions came and went.
+	SessionsLeak string `json:"sessions_leak,omitempty"`
 	// OthersCPU is the share of the machine's CPU time that processes
 	// other than the benchmark's used during the run.
 	OthersCPU float64   `json:"others_cpu_share"`
@@ -156,6 +159,7 @@ func (r *results) print(w io.Writer, peers []string) {
 		fmt.Fprintln(w, " conns open then. RSS counts only touched pages: buffers allocated but barely written by a 1-byte round trip")
 		fmt.Fprintln(w, " count fully in the heap and partly in RSS.)")
 	}
+	r.printSessions(w)
 
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w)
