@@ -496,7 +496,7 @@ func TestNoCluster(t *testing.T) {
 // TestBadSelector: New refuses a label selector kubectl would.
 func TestBadSelector(t *testing.T) {
 	_, err := kubecatalog.New(kubecatalog.Config{InCluster: true, LabelSelector: "team in (a"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "label_selector") {
+	if !errors.Is(err, kubecatalog.ErrSelector) || !strings.Contains(err.Error(), `"team in (a"`) {
 		t.Errorf("New = %v, want a label_selector error", err)
 	}
 }

@@ -47,6 +47,10 @@ const (
 	DefaultSyncTimeout = 30 * time.Second
 )
 
+// ErrSelector is wrapped by New's error for a label selector that is not
+// one.
+var ErrSelector = errors.New("kubernetes: bad label selector")
+
 // Config says which cluster to follow and how.
 type Config struct {
 	// Kubeconfig is the kubeconfig file to reach the cluster with, unless
@@ -114,7 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	}
 	sel, err := labels.Parse(cfg.LabelSelector)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: label_selector %q: %w", cfg.LabelSelector, err)
+		return nil, fmt.Errorf("%w %q: %w", ErrSelector, cfg.LabelSelector, err)
 	}
 	rc, err := restConfig(cfg)
 	if err != nil {
@@ -153,12 +157,13 @@ func restConfig(cfg Config) (*rest.Config, error) {
 }
 
 // Run follows the cluster until ctx ends, then returns nil. It calls apply
-// with every Service once everything has been listed, and again after each
-// change, once a burst of changes has settled (Debounce), when what it
-// would hand out differs. Calls come one at a time from Run's goroutine;
-// apply owns what it is given. If the first listing does not finish within
-// SyncTimeout, or the cluster refuses the credentials, Run returns an
-// error saying what could not be listed, and where.
+// with every Service, sorted by namespace and name, once everything has
+// been listed, and again after each change, once a burst of changes has
+// settled (Debounce), when what it would hand out differs. Calls come one
+// at a time from Run's goroutine; apply owns what it is given. If the
+// first listing does not finish within SyncTimeout, or the cluster refuses
+// the credentials, Run returns an error saying what could not be listed,
+// and where.
 func (s *Source) Run(ctx context.Context, apply func([]Service)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	w := s.startWatches(ctx)
