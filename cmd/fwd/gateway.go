@@ -102,9 +102,14 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		lns.close()
 		return err
 	}
-	// A file's catalog is loaded by now; a Kubernetes catalog is not until
-	// it has synced, and whoever feeds it to the gateway says ready then.
-	setReady := func(serving bool) { metrics.setReady(serving && cfg.Kubernetes == nil) }
+	// Ready while serving with a catalog: a file's is loaded by now, a
+	// Kubernetes catalog once the cluster's first sync reached live.
+	setReady := func(serving bool) {
+		live.mu.Lock()
+		loaded := cfg.Kubernetes == nil || live.kube != nil
+		live.mu.Unlock()
+		metrics.setReady(serving && loaded)
+	}
 	return serveUntilDone(ctx, gw, lns, cfg.Limits, log, setReady)
 }
 
