@@ -173,6 +173,9 @@ func (l *liveConfig) warnRestartOnly(cfg *config.Config) {
 	if cfg.SSHHostKey != old.SSHHostKey {
 		keys = append(keys, "ssh_host_key")
 	}
+	if cfg.MetricsListen != old.MetricsListen {
+		keys = append(keys, "metrics_listen")
+	}
 	if len(keys) > 0 {
 		l.log.Warn("config reloaded, but these keys take effect only when the gateway restarts", "keys", keys)
 	}
