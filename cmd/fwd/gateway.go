@@ -17,6 +17,7 @@ import (
 	"github.com/fwd-dev/fwd/internal/gwmetrics"
 	"github.com/fwd-dev/fwd/internal/sshkeys"
 	"github.com/fwd-dev/fwd/tunnel"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 	"github.com/fwd-dev/fwd/tunnel/config"
 )
 
@@ -92,6 +93,14 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
 	if err := live.watch(watchCtx); err != nil {
+		lns.close()
+		return err
+	}
+	// The cluster's first catalog is in before the gateway says it serves.
+	if _, err := startKubeCatalog(watchCtx, cfg, log, func(cat catalog.Catalog) {
+		live.setKubeCatalog(cat)
+		metrics.reloaded(nil)
+	}); err != nil {
 		lns.close()
 		return err
 	}

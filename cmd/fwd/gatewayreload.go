@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -175,6 +176,9 @@ func (l *liveConfig) warnRestartOnly(cfg *config.Config) {
 	}
 	if cfg.MetricsListen != old.MetricsListen {
 		keys = append(keys, "metrics_listen")
+	}
+	if !reflect.DeepEqual(cfg.Kubernetes, old.Kubernetes) {
+		keys = append(keys, "catalog.kubernetes")
 	}
 	if len(keys) > 0 {
 		l.log.Warn("config reloaded, but these keys take effect only when the gateway restarts", "keys", keys)
