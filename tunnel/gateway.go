@@ -47,7 +47,7 @@ type Gateway struct {
 	closing    bool
 	draining   atomic.Bool // Shutdown started: new streams are refused
 	wg         sync.WaitGroup
-	next       sync.Map // target round-robin cursors, *atomic.Uint32 per *catalog.Port
+	next       sync.Map // target round-robin cursors, *atomic.Uint32 per portKey
 	logins     loginLimiter
 	handshakes handshakeGate
 	turned     atomic.Int64 // connections refused at the handshake caps since the last log line
@@ -690,7 +690,13 @@ func (g *Gateway) resolve(t Target, who principal) (*catalog.Port, Status, strin
 // dial connects to one of the port's targets, round-robin, moving on to the
 // next target when a dial fails. It only ever dials catalog addresses.
 func (g *Gateway) dial(network string, id catalog.ID, p *catalog.Port) (net.Conn, error) {
-	cur, _ := g.next.LoadOrStore(p, new(atomic.Uint32))
+	if len(p.Targets) == 0 {
+		// A Kubernetes Service whose endpoints are all not ready, say.
+		return nil, errNoTargets
+	}
+	// Keyed by what the port is, not by the *catalog.Port: a reload makes
+	// new ports, and the cursor should carry on (and the map not grow).
+	cur, _ := g.next.LoadOrStore(portKey{id, network, p.Port}, new(atomic.Uint32))
 	start := cur.(*atomic.Uint32).Add(1) - 1
 	timeout := g.limits().DialTimeout
 	dial := g.Dial
@@ -710,6 +716,16 @@ func (g *Gateway) dial(network string, id catalog.ID, p *catalog.Port) (net.Conn
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// errNoTargets is a catalog port with no target to dial now.
+var errNoTargets = errors.New("the port has no ready targets (no ready endpoints)")
+
+// portKey names a catalog port across reloads, for its round-robin cursor.
+type portKey struct {
+	id      catalog.ID
+	network string
+	port    uint16
 }
 
 func portLabel(p *catalog.Port) string {

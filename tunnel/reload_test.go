@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,33 @@ func echoThrough(t *testing.T, s *tunnel.Session, tg tunnel.Target) {
 	buf := make([]byte, 2)
 	if _, err := io.ReadFull(st, buf); err != nil || string(buf) != "hi" {
 		t.Fatalf("%v: read %q, %v", tg, buf, err)
+	}
+}
+
+// A port that has no targets now (a Kubernetes Service with no ready
+// endpoint) refuses its streams with a reason; it does not fail the
+// gateway.
+func TestPortWithoutTargets(t *testing.T) {
+	f := newGateway(t, tunnel.DefaultLimits())
+	s, err := f.dial(t, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f.gw.Reload(reloaded(f.gw.Config, func(c *tunnel.GatewayConfig) {
+		shop := c.Catalog.Projects[0]
+		api := shop.Services[0]
+		api.Ports = []catalog.Port{{Name: "http", Port: 80, Protocol: catalog.TCP}}
+		shop.Services = []catalog.Resource{api}
+		c.Catalog.Projects[0] = shop
+	}))
+	st, err := s.Open(tunnel.Target{ID: catalog.ID{Project: "shop", Kind: catalog.Service, Name: "api"}, Network: "tcp", Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var se *tunnel.StreamError
+	if err := st.Status(); !errors.As(err, &se) || se.Status != tunnel.StatusDialFailed || !strings.Contains(se.Message, "no ready") {
+		t.Fatalf("stream to a port without targets: %v, want dial failed: no ready targets", err)
 	}
 }
