@@ -96,6 +96,7 @@ Start with 'fwd demo'.`,
 		newLogoutCmd(s, g),
 		newContextCmd(s),
 		newLsCmd(s, g),
+		newPortsCmd(s),
 		newManCmd(func() *cobra.Command { return newRootCmd(s) }),
 	)
 	return root
