@@ -557,11 +557,12 @@ func (n *Netns) Listen(network, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// StartEcho starts a TCP echo server (as StartEcho's) on ip inside the
-// namespace, on a port the system picks; it is closed when the test ends.
-func (n *Netns) StartEcho(t testing.TB, ip string) *GoServer {
+// StartEcho starts a TCP echo server (as StartEcho's) on addr inside the
+// namespace ("10.77.X.2:0" for a port the system picks); it is closed when
+// the test ends.
+func (n *Netns) StartEcho(t testing.TB, addr string) *GoServer {
 	t.Helper()
-	ln, err := n.Listen("tcp", net.JoinHostPort(ip, "0"))
+	ln, err := n.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
