@@ -257,8 +257,14 @@ func holderOf(p catalog.Port, addr netip.Addr) (sockets.Listener, bool) {
 // words the note: what stopped the port, and where it is instead.
 func bindFallback(addr netip.Addr, p catalog.Port, err error, tried int) socket {
 	reason := bindFailure(err, p.Port)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
 		reason = inUseReason(p, addr, tried)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		// With sudo it would still not bind if someone holds it: say so now.
+		if holder, ok := holderOf(p, addr); ok {
+			reason += ", and it " + holder.Blocks()
+		}
 	}
 	if errors.Is(err, syscall.EADDRNOTAVAIL) {
 		// macOS routes only 127.0.0.1 until lo0 gets an alias.
@@ -277,10 +283,10 @@ func bindFallback(addr netip.Addr, p catalog.Port, err error, tried int) socket 
 func inUseReason(p catalog.Port, addr netip.Addr, tried int) string {
 	holder, ok := holderOf(p, addr)
 	switch {
-	case ok && holder.Addr.Addr().IsUnspecified():
-		return fmt.Sprintf("is held on every loopback address by %s, listening on %s", holder.Describe(), holder.Addr)
+	case ok && holder.EveryAddress():
+		return holder.Blocks()
 	case ok:
-		return fmt.Sprintf("is already in use by %s (and on the other %d addresses tried)", holder.Describe(), tried-1)
+		return fmt.Sprintf("%s (and on the other %d addresses tried)", holder.Blocks(), tried-1)
 	}
 	return fmt.Sprintf("is already in use (on all %d addresses tried)", tried)
 }

@@ -97,6 +97,7 @@ Start with 'fwd demo'.`,
 		newContextCmd(s),
 		newLsCmd(s, g),
 		newPortsCmd(s),
+		newDoctorCmd(s, g),
 		newManCmd(func() *cobra.Command { return newRootCmd(s) }),
 	)
 	return root
