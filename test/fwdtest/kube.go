@@ -110,6 +110,7 @@ type Kube struct {
 	Dir    string
 
 	tokens      map[string]string // user -> token
+	mu          sync.Mutex        // guards kubeconfigs: parallel tests ask for them
 	kubeconfigs map[string]string // user -> file
 	etcd, api   *Process
 	etcdDir     string
@@ -342,7 +343,10 @@ func (k *Kube) Client(user string) (kubernetes.Interface, error) {
 }
 
 // Kubeconfig returns a kubeconfig file for user, written on first use.
+// Any number of goroutines may call it.
 func (k *Kube) Kubeconfig(user string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if path, ok := k.kubeconfigs[user]; ok {
 		return path, nil
 	}
