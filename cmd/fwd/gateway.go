@@ -54,6 +54,7 @@ beside the config and prints its fingerprint for clients to pin.`,
 	cmd.Flags().StringVar(&opts.listen, "listen", "", "address to listen on, overriding the config's listen")
 	opts.output.register(cmd)
 	cmd.AddCommand(newGatewayTokenCmd(s))
+	cmd.AddCommand(newGatewayCheckCmd(s))
 	return cmd
 }
 

@@ -1,12 +1,10 @@
 package resilience_test
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -31,8 +29,8 @@ func TestDeadLinkDetectedInNamespace(t *testing.T) {
 	needRoot(t)
 	fwdtest.NeedBinaries(t, "ip")
 	ns, hostIP, nsIP := newNetns(t)
-	fw := findFirewall(t, ns)
-	t.Logf("namespace %s: host %s, namespace %s; dropping with %s", ns, hostIP, nsIP, fw.name)
+	fw := fwdtest.FindFirewall(t, ns)
+	t.Logf("namespace %s: host %s, namespace %s; dropping with %s", ns, hostIP, nsIP, fw.Name)
 
 	self, err := os.Executable()
 	if err != nil {
@@ -57,12 +55,12 @@ func TestDeadLinkDetectedInNamespace(t *testing.T) {
 		t.Fatal("requests through the forward do not succeed before the drop")
 	}
 
-	fw.drop(t)
+	fw.Drop(t)
 	dropStart := time.Now()
 	// Cleanup removes the rules too if the test stops early; removing
 	// them twice is harmless.
-	t.Cleanup(func() { fw.restore(nil) })
-	fw.checkDropping(t, gw.Listen)
+	t.Cleanup(func() { fw.Restore(nil) })
+	fw.CheckDropping(t, gw.Listen)
 
 	down, ok := events.waitFor(forward.StateReconnecting, dropStart, maxDetection)
 	if !ok {
@@ -78,7 +76,7 @@ func TestDeadLinkDetectedInNamespace(t *testing.T) {
 	// can reconnect while restore is still running: count from its start.
 	dropEnd := time.Now()
 	tr.setMark(dropEnd)
-	fw.restore(t)
+	fw.Restore(t)
 
 	up, ok := events.waitFor(forward.StateConnected, dropEnd, maxReconnection)
 	if !ok {
@@ -141,106 +139,6 @@ func newNetns(t *testing.T) (ns, hostIP, nsIP string) {
 	run(t, "ip", "netns", "exec", ns, "ip", "link", "set", nsIf, "up")
 	run(t, "ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
 	return ns, hostIP, nsIP
-}
-
-// firewall drops every packet inside a namespace and lets them through
-// again, with whichever of iptables (nft or legacy) or nft works here.
-type firewall struct {
-	name    string
-	ns      string
-	drop    func(t *testing.T)
-	restore func(t *testing.T) // t nil: best effort, no failure
-}
-
-// findFirewall returns the first tool that can list the namespace's rules:
-// iptables (whatever variant it is), iptables-nft, iptables-legacy, nft.
-func findFirewall(t *testing.T, ns string) *firewall {
-	t.Helper()
-	var tried []string
-	for _, bin := range []string{"iptables", "iptables-nft", "iptables-legacy"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			continue
-		}
-		if out, err := runErr("ip", "netns", "exec", ns, bin, "-w", "5", "-S"); err != nil {
-			tried = append(tried, fmt.Sprintf("%s: %v: %s", bin, err, strings.TrimSpace(out)))
-			continue
-		}
-		return iptablesFirewall(ns, bin)
-	}
-	if _, err := exec.LookPath("nft"); err == nil {
-		if out, err := runErr("ip", "netns", "exec", ns, "nft", "list", "ruleset"); err == nil {
-			return nftFirewall(ns)
-		} else {
-			tried = append(tried, fmt.Sprintf("nft: %v: %s", err, strings.TrimSpace(out)))
-		}
-	}
-	t.Skipf("no working iptables or nft to drop packets with (install iptables; tried %v)", tried)
-	return nil
-}
-
-func iptablesFirewall(ns, bin string) *firewall {
-	ipt := func(args ...string) (string, error) {
-		return runErr(append([]string{"ip", "netns", "exec", ns, bin, "-w", "5"}, args...)...)
-	}
-	fw := &firewall{name: bin, ns: ns}
-	fw.drop = func(t *testing.T) {
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			if out, err := ipt("-I", chain, "1", "-j", "DROP"); err != nil {
-				t.Fatalf("%s -I %s -j DROP in %s: %v\n%s", bin, chain, ns, err, out)
-			}
-		}
-	}
-	fw.restore = func(t *testing.T) {
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			// Delete every DROP rule we inserted; bounded.
-			for range 4 {
-				if _, err := ipt("-C", chain, "-j", "DROP"); err != nil {
-					break
-				}
-				if out, err := ipt("-D", chain, "-j", "DROP"); err != nil && t != nil {
-					t.Fatalf("%s -D %s -j DROP in %s: %v\n%s", bin, chain, ns, err, out)
-				}
-			}
-		}
-	}
-	return fw
-}
-
-func nftFirewall(ns string) *firewall {
-	const table = "fwdresilience"
-	fw := &firewall{name: "nft", ns: ns}
-	fw.drop = func(t *testing.T) {
-		script := "table inet " + table + " {\n" +
-			"  chain in { type filter hook input priority -300; policy drop; }\n" +
-			"  chain out { type filter hook output priority -300; policy drop; }\n}\n"
-		cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("nft -f in %s: %v\n%s", ns, err, out)
-		}
-	}
-	fw.restore = func(t *testing.T) {
-		if out, err := runErr("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table); err != nil && t != nil &&
-			!strings.Contains(out, "No such file") {
-			t.Fatalf("nft delete table in %s: %v\n%s", ns, err, out)
-		}
-	}
-	return fw
-}
-
-// checkDropping makes sure the rules bite: a new connection to the gateway
-// must neither succeed nor be refused, only time out.
-func (fw *firewall) checkDropping(t *testing.T, addr string) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-	if err == nil {
-		conn.Close()
-		t.Fatalf("%s rules in %s do not drop packets: connected to %s", fw.name, fw.ns, addr)
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("%s rules in %s do not silently drop packets: dialing %s: %v", fw.name, fw.ns, addr, err)
-	}
 }
 
 // eventLog records a client's events with the time they arrived.
