@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -262,7 +263,7 @@ func (o *doctorOptions) forwards(cat *catalog.Catalog) ([]doctor.Forward, map[st
 			candidates := alloc.Candidates(id, maxAddressTries)
 			alloc.Reserve(id, candidates[0])
 			for _, port := range r.Ports {
-				label := r.ID().String() + " " + cmpOr(port.Name, strconv.Itoa(int(port.Port)))
+				label := r.ID().String() + " " + cmp.Or(port.Name, strconv.Itoa(int(port.Port)))
 				fws = append(fws, doctor.Forward{Label: label, Port: port.Port, Network: port.Protocol.Network(), Candidates: candidates})
 			}
 			for _, n := range append([]string{r.Name, r.Name + "." + r.Project}, r.Hostnames...) {
@@ -271,13 +272,6 @@ func (o *doctorOptions) forwards(cat *catalog.Catalog) ([]doctor.Forward, map[st
 		}
 	}
 	return fws, names
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func firstAddresses(fws []doctor.Forward) []netip.Addr {
