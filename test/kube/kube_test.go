@@ -264,10 +264,6 @@ func TestGatewayFollowsCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw, ann := c.startGateway(token)
-	if !gatewayWired(t) {
-		t.Skip("needs fwd gateway to serve a Kubernetes catalog: cmd/fwd/gateway.go (its live reload) must call " +
-			"startKubeCatalog and push each catalog it applies; the gateway starts with catalog: {kubernetes: ...} but serves nothing yet")
-	}
 	client, f := c.startClient(ann, token)
 	if f["api/http"] == "" || f["db/15432"] == "" {
 		t.Fatalf("first forwards %v: want api/http and db/15432", f)

@@ -15,7 +15,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,31 +74,6 @@ func needKube(t *testing.T) *fwdtest.Kube {
 		t.Fatal(kubeErr)
 	}
 	return kube
-}
-
-// gatewayWired reports whether fwd gateway serves a Kubernetes catalog:
-// whether the command's code outside gatewaykube.go calls
-// startKubeCatalog. Without that, the gateway starts but serves nothing.
-func gatewayWired(t *testing.T) bool {
-	t.Helper()
-	files, err := filepath.Glob("../../cmd/fwd/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		base := filepath.Base(f)
-		if strings.HasPrefix(base, "gatewaykube") || strings.HasSuffix(base, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(src), "startKubeCatalog(") {
-			return true
-		}
-	}
-	return false
 }
 
 // forwards maps "name/port" (the port's name) to the local address, from
