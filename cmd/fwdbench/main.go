@@ -1,9 +1,10 @@
 // Command fwdbench measures fwd against direct TCP and ssh -L (and chisel and
 // frp when they are installed) on loopback, with fwd --via ssh through the
 // same sshd as ssh -L beside them, in one run: bulk throughput over
-// one and 64 streams, small-message latency, new connections per second,
-// the memory fwd needs for 10,000 idle connections, and throughput over a
-// link with 50 ms round-trip time; on request (--phases sessions), what one
+// one and 64 streams, small-message latency (idle, and beside bulk streams
+// through the same forward), new connections per second, the memory fwd
+// needs for 10,000 idle connections, and throughput over a link with 50 ms
+// round-trip time; on request (--phases sessions), what one
 // gateway needs for 1,000 developers' sessions. As root, that link is an IP
 // link between two network namespaces through TUN devices, delayed by a
 // forwarder in this process, with TCP running end to end over it
@@ -52,6 +53,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 6 && os.Args[1] == loadArg {
+		if err := runLoad(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "fwdbench load: "+err.Error())
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -74,6 +82,7 @@ type options struct {
 	idle     int
 	keep     bool
 	phases   map[string]bool
+	peers    map[string]bool // nil: all
 }
 
 // The phases of a run, in the order they run.
@@ -84,6 +93,7 @@ const (
 	// phaseSessions is g, one gateway holding many sessions; it takes about
 	// a minute, so it runs only when --phases names it.
 	phaseSessions = "sessions"
+	// phaseLoad (h, latency under load) is in underload.go.
 )
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -97,8 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.src, "src", "", "module root to build fwd from (default: found from the working directory)")
 	fs.IntVar(&o.idle, "idle-conns", 10000, "idle connections for the memory measurement")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with configs and process logs")
-	phases := fs.String("phases", "loopback,delay,memory", "phases to run: loopback (throughput, latency, connection rate), delay (50 ms RTT link), memory (fwd with idle connections), "+
+	phases := fs.String("phases", "loopback,load,delay,memory", "phases to run: loopback (throughput, latency, connection rate), load (latency beside bulk streams through the same forward), delay (50 ms RTT link), memory (fwd with idle connections), "+
 		"and, only when named (about a minute), sessions (one gateway with 1,000 sessions of 10 active streams: its RSS, CPU and fds, round trips; then 10 cycles of 1,000 sessions for leaked fds)")
+	peers := fs.String("peers", "", "measure only these peers, comma-separated (direct, \"ssh -L\", fwd, ...); default all found")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -113,10 +124,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		switch ph = strings.TrimSpace(ph); ph {
-		case phaseLoopback, phaseDelay, phaseMemory, phaseSessions:
+		case phaseLoopback, phaseLoad, phaseDelay, phaseMemory, phaseSessions:
 			o.phases[ph] = true
 		default:
-			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, delay, memory, sessions", ph)
+			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, load, delay, memory, sessions", ph)
+		}
+	}
+	if *peers != "" {
+		o.peers = map[string]bool{}
+		for _, p := range strings.Split(*peers, ",") {
+			o.peers[strings.TrimSpace(p)] = true
 		}
 	}
 	if o.quick {
@@ -187,8 +204,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := b.setup(ctx, o); err != nil {
 		return err
 	}
+	if o.peers != nil {
+		var kept []peer
+		for _, p := range b.peers {
+			if o.peers[p.name] {
+				kept = append(kept, p)
+			}
+		}
+		b.peers = kept
+	}
 	if o.phases[phaseLoopback] {
 		b.loopbackPhase(ctx)
+	}
+	if o.phases[phaseLoad] {
+		b.loadPhase(ctx)
 	}
 	if o.phases[phaseDelay] {
 		b.delayPhase(ctx)

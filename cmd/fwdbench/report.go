@@ -159,6 +159,7 @@ func (r *results) print(w io.Writer, peers []string) {
 		fmt.Fprintln(w, " conns open then. RSS counts only touched pages: buffers allocated but barely written by a 1-byte round trip")
 		fmt.Fprintln(w, " count fully in the heap and partly in RSS.)")
 	}
+	r.printLoad(w, peers)
 	r.printSessions(w)
 
 	if len(r.Failures) > 0 {

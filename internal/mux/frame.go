@@ -8,6 +8,12 @@
 //     per record) per frame, header and body together. WriteHeadroom takes a
 //     buffer with HeaderSize spare bytes in front of the payload, so a relay
 //     that reads into such a buffer sends it without copying.
+//   - Small frames go first: a writer of a frame up to 16 KiB (control
+//     frames, interactive data) waits for at most the one write under way,
+//     never behind every bulk writer of the session (writeLock). On Linux
+//     the TCP socket keeps little queued (TCP_NOTSENT_LOWAT, and a receive
+//     buffer sized for a short path's round trip), so the order the
+//     session picks is the order on the wire.
 //   - The receive loop hands a stream's data to a Sink (Stream.Push): it
 //     writes straight into the destination socket without blocking, and
 //     only when the socket is full does a goroutine take over until the

@@ -77,7 +77,7 @@ type Session struct {
 	// open flags of streams (synPending, ackPending) are guarded by it too,
 	// so that the first frame written for a stream is the one carrying
 	// them.
-	wmu  sync.Mutex
+	wmu  writeLock
 	wbuf []byte // control frames being written, under wmu
 
 	// The control writer's queue is bounded whatever the peer does: one
@@ -123,6 +123,11 @@ type Session struct {
 	extra    atomic.Int64 // window granted beyond initialWindow, all streams
 }
 
+// smallFrame is the largest frame payload that counts as interactive: its
+// writer goes ahead of bulk ones (see writeLock). A relay reading a busy
+// socket fills its 64 KiB buffer; a query or a keystroke is far below this.
+const smallFrame = 16 << 10
+
 // busyPingTimeouts is how many timeouts a ping may wait for its answer while
 // other frames keep arriving.
 const busyPingTimeouts = 5
@@ -162,6 +167,7 @@ func newSession(conn net.Conn, client bool, cfg *Config) *Session {
 		s.nextID = 1
 	}
 	s.acceptCh = make(chan *Stream, s.cfg.AcceptBacklog)
+	tuneSocket(conn)
 	go s.recvLoop()
 	go s.ctlLoop()
 	go s.keepAlive()
@@ -330,7 +336,11 @@ func (s *Session) removeStream(st *Stream) bool {
 // that stream's SYN, so the peer never counts streams this side has let go
 // of (and a window update or a ping's answer does not wait behind data).
 func (s *Session) write(st *Stream, frame []byte) error {
-	s.wmu.Lock()
+	if len(frame)-HeaderSize > smallFrame {
+		s.wmu.LockBulk()
+	} else {
+		s.wmu.Lock()
+	}
 	reset, err := s.flushCtlLocked()
 	if err == nil {
 		if st != nil {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package mux
+
+import "net"
+
+func tuneSocket(net.Conn) {}
