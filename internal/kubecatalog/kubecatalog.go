@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -104,7 +103,8 @@ type Port struct {
 type Source struct {
 	cfg      Config
 	log      *slog.Logger
-	client   kubernetes.Interface
+	svcs     *resource
+	slices   *resource
 	selector string
 }
 
@@ -124,14 +124,14 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	svcs, slices, err := newResources(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, log: log, client: client, selector: sel.String()}, nil
+	return &Source{cfg: cfg, log: log, svcs: svcs, slices: slices, selector: sel.String()}, nil
 }
 
 func restConfig(cfg Config) (*rest.Config, error) {

@@ -48,46 +48,15 @@ func (s *Source) startWatches(ctx context.Context) *watches {
 	}
 	for _, ns := range namespaces {
 		svc := newInformer("services", ns, s.log)
-		svc.run(ctx, w, &corev1.Service{}, s.client, s.servicesLW(ns))
+		svc.run(ctx, w, &corev1.Service{}, s.svcs.listWatch(ns, s.selector))
+		// Only slices that belong to a Service, as the controller's and
+		// hand-written ones both say with this label.
 		slice := newInformer("endpointslices", ns, s.log)
-		slice.run(ctx, w, &discoveryv1.EndpointSlice{}, s.client, s.slicesLW(ns))
+		slice.run(ctx, w, &discoveryv1.EndpointSlice{}, s.slices.listWatch(ns, discoveryv1.LabelServiceName))
 		w.svcInf = append(w.svcInf, svc)
 		w.sliceInf = append(w.sliceInf, slice)
 	}
 	return w
-}
-
-// servicesLW lists and watches the Services of ns that the label selector
-// selects.
-func (s *Source) servicesLW(ns string) *cache.ListWatch {
-	svcs := s.client.CoreV1().Services(ns)
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = s.selector
-			return svcs.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = s.selector
-			return svcs.Watch(ctx, o)
-		},
-	}
-}
-
-// slicesLW lists and watches the EndpointSlices of ns that belong to a
-// Service, as the controller's and hand-written ones both say with a
-// label.
-func (s *Source) slicesLW(ns string) *cache.ListWatch {
-	slices := s.client.DiscoveryV1().EndpointSlices(ns)
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = discoveryv1.LabelServiceName
-			return slices.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = discoveryv1.LabelServiceName
-			return slices.Watch(ctx, o)
-		},
-	}
 }
 
 func newInformer(resource, ns string, log *slog.Logger) *informer {
@@ -101,7 +70,7 @@ func newInformer(resource, ns string, log *slog.Logger) *informer {
 // run makes the informer on lw and runs it until ctx ends. Every list and
 // watch call's outcome is recorded: the reflector retries some failures,
 // such as a refused connection, by itself and tells nobody.
-func (i *informer) run(ctx context.Context, w *watches, example runtime.Object, client any, lw *cache.ListWatch) {
+func (i *informer) run(ctx context.Context, w *watches, example runtime.Object, lw *cache.ListWatch) {
 	list, watchFn := lw.ListWithContextFunc, lw.WatchFuncWithContext
 	lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		obj, err := list(ctx, o)
@@ -113,7 +82,7 @@ func (i *informer) run(ctx context.Context, w *watches, example runtime.Object, 
 		i.result(err)
 		return wi, err
 	}
-	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example, cache.SharedIndexInformerOptions{})
+	inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, nil), example, cache.SharedIndexInformerOptions{})
 	i.SharedIndexInformer = inf
 	// These fail only once the informer runs, which it does not yet.
 	_ = inf.SetTransform(slim)
