@@ -153,9 +153,12 @@ func writeJSONLine(w io.Writer, v any) error {
 // address:port and hostnames.
 func resultTable(w io.Writer, styled bool, results []forward.Result) error {
 	var rows [][]string
+	failed, summary := failureSummary(results)
+	for _, m := range failed {
+		rows = append(rows, []string{"error", "", "", "", "", m, ""})
+	}
 	for _, r := range results {
 		if r.Error != nil {
-			rows = append(rows, []string{"error", "", "", "", "", r.Error.Message, ""})
 			continue
 		}
 		d := r.Data
@@ -172,6 +175,9 @@ func resultTable(w io.Writer, styled bool, results []forward.Result) error {
 		if r.Data != nil && r.Data.Note != "" {
 			ui.Status(w, styled, ui.Warn, fmt.Sprintf("%s/%s: %s", r.Data.ProjectID, r.Data.ID, r.Data.Note))
 		}
+	}
+	for _, line := range summary {
+		ui.Status(w, styled, ui.Warn, line)
 	}
 	return nil
 }

@@ -93,7 +93,8 @@ const (
 	// phaseSessions is g, one gateway holding many sessions; it takes about
 	// a minute, so it runs only when --phases names it.
 	phaseSessions = "sessions"
-	// phaseLoad (h, latency under load) is in underload.go.
+	// phaseLoad (h, latency under load) is in underload.go, phaseBig (i,
+	// fwd all on 1,500 and 30,000 ports) in big.go.
 )
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -107,7 +108,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.src, "src", "", "module root to build fwd from (default: found from the working directory)")
 	fs.IntVar(&o.idle, "idle-conns", 10000, "idle connections for the memory measurement")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with configs and process logs")
-	phases := fs.String("phases", "loopback,load,delay,memory", "phases to run: loopback (throughput, latency, connection rate), load (latency beside bulk streams through the same forward), delay (50 ms RTT link), memory (fwd with idle connections), "+
+	phases := fs.String("phases", "loopback,load,big,delay,memory", "phases to run: loopback (throughput, latency, connection rate), load (latency beside bulk streams through the same forward), delay (50 ms RTT link), memory (fwd with idle connections), "+
+		"big (fwd all on 500 services x 3 ports: ready, RSS, hosts block, gateway restart; and on 30,000 ports), "+
 		"and, only when named (about a minute), sessions (one gateway with 1,000 sessions of 10 active streams: its RSS, CPU and fds, round trips; then 10 cycles of 1,000 sessions for leaked fds)")
 	peers := fs.String("peers", "", "measure only these peers, comma-separated (direct, \"ssh -L\", fwd, ...); default all found")
 	if err := fs.Parse(args); err != nil {
@@ -124,10 +126,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		switch ph = strings.TrimSpace(ph); ph {
-		case phaseLoopback, phaseLoad, phaseDelay, phaseMemory, phaseSessions:
+		case phaseLoopback, phaseLoad, phaseBig, phaseDelay, phaseMemory, phaseSessions:
 			o.phases[ph] = true
 		default:
-			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, load, delay, memory, sessions", ph)
+			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, load, big, delay, memory, sessions", ph)
 		}
 	}
 	if *peers != "" {
@@ -218,6 +220,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.phases[phaseLoad] {
 		b.loadPhase(ctx)
+	}
+	if o.phases[phaseBig] {
+		b.bigPhase(ctx)
 	}
 	if o.phases[phaseDelay] {
 		b.delayPhase(ctx)

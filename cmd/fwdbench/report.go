@@ -46,6 +46,9 @@ type results struct {
 	// SessionsLeak is phase g's verdict on the gateway's fds after the
 	// sessions came and went.
 	SessionsLeak string `json:"sessions_leak,omitempty"`
+	// HugeFirstError is the first per-port error of fwd all on 30,000
+	// ports (phase i).
+	HugeFirstError string `json:"huge_first_error,omitempty"`
 	// OthersCPU is the share of the machine's CPU time that processes
 	// other than the benchmark's used during the run.
 	OthersCPU float64   `json:"others_cpu_share"`
@@ -160,6 +163,7 @@ func (r *results) print(w io.Writer, peers []string) {
 		fmt.Fprintln(w, " count fully in the heap and partly in RSS.)")
 	}
 	r.printLoad(w, peers)
+	r.printBig(w)
 	r.printSessions(w)
 
 	if len(r.Failures) > 0 {
