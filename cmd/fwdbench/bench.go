@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/fwd-dev/fwd/internal/bench"
 	"github.com/fwd-dev/fwd/test/fwdtest"
@@ -46,6 +47,15 @@ type benchRun struct {
 	ssh    *sshTool
 	peers  []peer
 	stops  []func() // run in reverse order by close
+	// components are each peer's processes, for the cost of a connection.
+	components map[string][]component
+}
+
+func (b *benchRun) addComponent(peer, name string, pid int) {
+	if b.components == nil {
+		b.components = map[string][]component{}
+	}
+	b.components[peer] = append(b.components[peer], component{name: name, pid: pid})
 }
 
 func (b *benchRun) onClose(f func()) { b.stops = append(b.stops, f) }
@@ -165,6 +175,8 @@ func (b *benchRun) setupFwd(ctx context.Context, o options) error {
 	if lim, err := openFilesLimit(cli.Pid()); err == nil {
 		b.res.Env["fwd_open_files_limit"] = lim
 	}
+	b.addComponent(peerFwd, "fwd client", cli.Pid())
+	b.addComponent(peerFwd, "fwd gateway", gw.Pid())
 	b.progress("fwd: gateway %s, forward %s", gw.listen, cli.addr)
 	b.peers = append(b.peers, peer{name: peerFwd, addr: cli.addr})
 	return nil
@@ -186,6 +198,10 @@ func (b *benchRun) setupSSH(ctx context.Context) error {
 		return err
 	}
 	b.stopAtClose(p)
+	b.addComponent(peerSSH, "ssh client", p.Pid())
+	for i, pid := range sshdSessions(t.sshd.Dir) {
+		b.addComponent(peerSSH, "sshd session process "+strconv.Itoa(i+1), pid)
+	}
 	b.progress("ssh -L: sshd %s, forward %s", t.sshd.Addr, local)
 	b.peers = append(b.peers, peer{name: peerSSH, addr: local})
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,11 @@ func (b *benchRun) latency(ctx context.Context, pr peer, round int) {
 
 func (b *benchRun) connRate(ctx context.Context, pr peer, round int) {
 	p := b.plan
+	cs := append([]component{{name: "fwdbench (clients and target)", pid: os.Getpid()}}, b.components[pr.name]...)
+	before := usageOf(cs)
+	started := time.Now()
 	rate, failed, err := bench.ConnRate(ctx, pr.addr, p.ConnWorkers, p.ConnTime)
+	b.recordConnCost(pr.name, round, rate*time.Since(started).Seconds(), before, usageOf(cs))
 	b.res.add(mConns, pr.name, round, rate, "conn/s")
 	b.res.add(mConnFail, pr.name, round, float64(failed), "count")
 	if failed > 0 {
