@@ -187,7 +187,11 @@ func (k *Kube) startEtcd(ctx context.Context, bin string, clientPort, peerPort i
 	if st, err := os.Stat(base); err != nil || !st.IsDir() {
 		base = k.Dir
 	}
-	dataDir, err := os.MkdirTemp(base, "fwdtest-etcd-")
+	// A test killed before Close leaves its data behind, over 100 MB of
+	// memory on tmpfs: the directory names its process, so the next start
+	// can tell.
+	removeStale(base, etcdDirs)
+	dataDir, err := os.MkdirTemp(base, fmt.Sprintf("fwdtest-etcd-%d-", os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("fwdtest: etcd: %w", err)
 	}
@@ -453,6 +457,7 @@ type Netns struct {
 var (
 	netnsSeq   atomic.Int64
 	netnsNames = regexp.MustCompile(`^fwdkube-(\d+)-\d+$`)
+	etcdDirs   = regexp.MustCompile(`^fwdtest-etcd-(\d+)-\d+$`)
 )
 
 // NewNetns makes a namespace with addrs addresses (at least one); it is
@@ -523,14 +528,32 @@ func removeStaleNetns() {
 		return
 	}
 	for _, e := range ents {
-		m := netnsNames.FindStringSubmatch(e.Name())
-		if m == nil || m[1] == strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		if _, err := os.Stat("/proc/" + m[1]); errors.Is(err, os.ErrNotExist) {
+		if m := netnsNames.FindStringSubmatch(e.Name()); m != nil && processGone(m[1]) {
 			ipCmd("netns", "del", e.Name())
 		}
 	}
+}
+
+// removeStale removes the entries of dir that names match, with the pid
+// of a process that is gone as their first group.
+func removeStale(dir string, names *regexp.Regexp) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if m := names.FindStringSubmatch(e.Name()); m != nil && processGone(m[1]) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func processGone(pid string) bool {
+	if pid == strconv.Itoa(os.Getpid()) {
+		return false
+	}
+	_, err := os.Stat("/proc/" + pid)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 func mustIP(t testing.TB, args ...string) {
