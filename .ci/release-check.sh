@@ -28,6 +28,9 @@ for a in fwd_*_linux_amd64.tar.gz fwd_*_darwin_arm64.tar.gz; do
     grep -qx "$f" <<<"$list" || { echo "release-check: $a lacks $f" >&2; exit 1; }
   done
 done
-unzip -l fwd_*_windows_amd64.zip | grep -q 'fwd.exe' || { echo "release-check: the windows zip lacks fwd.exe" >&2; exit 1; }
+# The listing is read whole first: grep -q stopping at the match would
+# leave unzip writing to a closed pipe, which pipefail counts as a failure.
+zlist=$(unzip -l fwd_*_windows_amd64.zip)
+grep -q 'fwd\.exe$' <<<"$zlist" || { echo "release-check: the windows zip lacks fwd.exe" >&2; exit 1; }
 sha256sum -c checksums.txt --quiet
 echo "release-check: $(ls fwd_*.tar.gz fwd_*.zip | wc -l) archives built, contents and checksums right"
