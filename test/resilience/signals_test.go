@@ -42,8 +42,9 @@ func echoTarget(t *testing.T) string {
 }
 
 // TestSIGHUPCleansUp: closing the terminal (SIGHUP) ends a client as
-// SIGTERM does, hosts block removed and exit 0, and the gateway drains
-// and exits 0.
+// SIGTERM does, hosts block removed and exit 0. The gateway, a daemon,
+// reloads its config on SIGHUP and keeps serving; SIGTERM then drains it
+// and it exits 0.
 func TestSIGHUPCleansUp(t *testing.T) {
 	tok := newToken(t, "shop")
 	gw := startGateway(t, writeConfig(t, t.TempDir(), "127.0.0.1:0", "shop", tok, service{"api", 18404, echoTarget(t)}), "", "")
@@ -63,11 +64,24 @@ func TestSIGHUPCleansUp(t *testing.T) {
 	if err := gw.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(gw.Output(), "config reloaded"); {
+		if gw.Exited() || time.Now().After(deadline) {
+			t.Fatalf("gateway did not reload on SIGHUP (exited: %v); stderr:\n%s", gw.Exited(), gw.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	again, _ := clientWithHosts(t, gw, tok, "shop", "api")
+	if again.Exited() {
+		t.Fatalf("a client cannot log in after the gateway's SIGHUP:\n%s", again.Output())
+	}
+	if err := gw.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if !gw.Wait(15 * time.Second) {
-		t.Fatal("gateway still running 15s after SIGHUP")
+		t.Fatal("gateway still running 15s after SIGTERM")
 	}
 	if code := gw.ExitCode(); code != 0 || !strings.Contains(gw.Output(), "draining") {
-		t.Fatalf("gateway exit %d after SIGHUP, want 0 after draining; stderr:\n%s", code, gw.Output())
+		t.Fatalf("gateway exit %d after SIGTERM, want 0 after draining; stderr:\n%s", code, gw.Output())
 	}
 }
 
