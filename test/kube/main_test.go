@@ -9,14 +9,11 @@ package kube_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,38 +76,28 @@ func needKube(t *testing.T) *fwdtest.Kube {
 // forwards maps "name/port" (the port's name) to the local address, from
 // one JSON results line of fwd all.
 func forwards(line string) (map[string]string, error) {
-	var results []struct {
-		Data *struct {
-			ID       string `json:"id"`
-			Address  string `json:"address"`
-			Port     int    `json:"port"`
-			PortName string `json:"portName"`
-		} `json:"data"`
+	fs, err := fwdtest.ParseForwards(line)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(line), &results); err != nil {
-		return nil, fmt.Errorf("results line %q: %w", line, err)
-	}
-	out := map[string]string{}
-	for _, r := range results {
-		if r.Data != nil {
-			out[r.Data.ID+"/"+r.Data.PortName] = net.JoinHostPort(r.Data.Address, strconv.Itoa(r.Data.Port))
-		}
-	}
-	return out, nil
+	return byPort(fs), nil
 }
 
-// lastForwards is the last JSON results line the client printed after
-// its first (those go to its log); nil if none.
-func lastForwards(p *fwdtest.Process) map[string]string {
-	var last map[string]string
-	for _, line := range strings.Split(p.Output(), "\n") {
-		if strings.HasPrefix(line, "[") {
-			if f, err := forwards(line); err == nil {
-				last = f
-			}
-		}
+func byPort(fs []fwdtest.Forward) map[string]string {
+	out := map[string]string{}
+	for _, f := range fs {
+		out[f.ID+"/"+f.PortName] = f.Addr
 	}
-	return last
+	return out
+}
+
+// lastForwards is the client's latest results (it prints them again
+// after each change); nil if none.
+func lastForwards(p *fwdtest.Process) map[string]string {
+	if fs := fwdtest.LastForwards(p.Output()); fs != nil {
+		return byPort(fs)
+	}
+	return nil
 }
 
 // waitForwards waits, at most 15 s, until the client's latest results

@@ -5,7 +5,6 @@
 package live_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -112,45 +111,27 @@ func (w *world) startClient(t testing.TB, ann tunnel.Announcement) *fwdtest.Proc
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := forwards(line); err != nil {
+	if _, err := fwdtest.ParseForwards(line); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// forwards maps service name to local address in a JSON results line.
-func forwards(line string) (map[string]string, error) {
-	var results []struct {
-		Data *struct {
-			ID      string `json:"id"`
-			Address string `json:"address"`
-			Port    int    `json:"port"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal([]byte(line), &results); err != nil {
-		return nil, fmt.Errorf("results line %q: %w", line, err)
-	}
+// byName maps service name to local address.
+func byName(fs []fwdtest.Forward) map[string]string {
 	out := map[string]string{}
-	for _, r := range results {
-		if r.Data != nil {
-			out[r.Data.ID] = net.JoinHostPort(r.Data.Address, strconv.Itoa(r.Data.Port))
-		}
+	for _, f := range fs {
+		out[f.ID] = f.Addr
 	}
-	return out, nil
+	return out
 }
 
-// lastForwards is the last JSON results line the client printed after
-// its first (those go to its log), as a map; nil if none.
+// lastForwards is the client's latest results, by name; nil if none.
 func lastForwards(p *fwdtest.Process) map[string]string {
-	var last map[string]string
-	for _, line := range strings.Split(p.Output(), "\n") {
-		if strings.HasPrefix(line, "[") {
-			if f, err := forwards(line); err == nil {
-				last = f
-			}
-		}
+	if fs := fwdtest.LastForwards(p.Output()); fs != nil {
+		return byName(fs)
 	}
-	return last
+	return nil
 }
 
 // waitForwards waits until the client's latest results satisfy ok.
