@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +19,7 @@ import (
 func TestPushedCatalogAppliesLive(t *testing.T) {
 	v1 := shopCatalog(t)
 	env := startGateway(t, v1)
-	hostsPath := filepath.Join(t.TempDir(), "hosts")
-	os.WriteFile(hostsPath, []byte("127.0.0.1 localhost\n"), 0o644)
-	var ch chan forward.Event
-	client := newClient(t, env, func(o *forward.Options) {
-		ch = events(o)
-		o.SkipHostnames = false
-		o.HostsFile = hostsPath
-	})
+	client, ch, hostsPath := clientWithHosts(t, env)
 	before, err := client.ForwardProject(context.Background(), "shop")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/forward"
+	"github.com/fwd-dev/fwd/test/fwdtest"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
@@ -24,6 +25,20 @@ func events(o *forward.Options) chan forward.Event {
 		}
 	}
 	return ch
+}
+
+// clientWithHosts is a client that writes hostnames to a hosts file of
+// its own, with its events on ch.
+func clientWithHosts(t *testing.T, env *fwdtest.Gateway) (client *forward.Client, ch chan forward.Event, hostsPath string) {
+	t.Helper()
+	hostsPath = filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(hostsPath, []byte("127.0.0.1 localhost\n"), 0o644)
+	client = newClient(t, env, func(o *forward.Options) {
+		ch = events(o)
+		o.SkipHostnames = false
+		o.HostsFile = hostsPath
+	})
+	return client, ch, hostsPath
 }
 
 // waitFor returns the first event that satisfies ok, or fails after 10 s.
@@ -47,14 +62,7 @@ func waitFor(t *testing.T, ch chan forward.Event, what string, ok func(forward.E
 func TestReconnectReadsCatalogAgain(t *testing.T) {
 	v1 := shopCatalog(t)
 	env := startGateway(t, v1)
-	hostsPath := filepath.Join(t.TempDir(), "hosts")
-	os.WriteFile(hostsPath, []byte("127.0.0.1 localhost\n"), 0o644)
-	var ch chan forward.Event
-	client := newClient(t, env, func(o *forward.Options) {
-		ch = events(o)
-		o.SkipHostnames = false
-		o.HostsFile = hostsPath
-	})
+	client, ch, hostsPath := clientWithHosts(t, env)
 	before, err := client.ForwardProject(context.Background(), "shop")
 	if err != nil {
 		t.Fatal(err)
