@@ -148,6 +148,9 @@ type Event struct {
 	// CatalogChanged, with StateConnected, says that the gateway pushed a
 	// new catalog and the forwards were updated to it without a reconnect.
 	CatalogChanged bool
+	// Exposed, with StateConnected after a reconnect, is every exposure
+	// as published again on the new session.
+	Exposed []ExposeResult
 }
 
 // Errors returned by Client methods.
@@ -181,6 +184,8 @@ type Client struct {
 	done      chan struct{}
 	fatal     error
 	fatalOnce sync.Once
+
+	exposing exposing // ports this machine publishes (expose.go)
 
 	mu       sync.Mutex
 	stopped  bool
@@ -648,6 +653,9 @@ func (c *Client) stop(cause error) error {
 		return nil
 	}
 	c.stopped = true
+	c.mu.Unlock()
+	c.releaseExposures()
+	c.mu.Lock()
 	c.requests = nil
 	for _, id := range append([]catalog.ID(nil), c.order...) {
 		c.stopLocked(id)
@@ -767,6 +775,7 @@ func (c *Client) reconnected(s session) {
 	if err := c.reconcileLocked(&cat); err != nil {
 		c.log.Error("updating forwards after reconnect", "err", err)
 	}
+	go c.reexpose(s)
 }
 
 // catalogPushed applies a catalog the gateway pushed, without

@@ -26,4 +26,9 @@ type Announcement struct {
 	// SSHListen is the host:port of the SSH listener (ssh_listen), its
 	// port resolved, when the gateway speaks SSH.
 	SSHListen string `json:"ssh_listen,omitempty"`
+	// ExposeHTTPS and ExposeHTTP are the host:port of the public side of
+	// exposures (expose.https_listen, expose.http_listen), ports resolved,
+	// when the gateway exposes.
+	ExposeHTTPS string `json:"expose_https,omitempty"`
+	ExposeHTTP  string `json:"expose_http,omitempty"`
 }

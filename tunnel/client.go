@@ -147,6 +147,11 @@ type Session struct {
 	log       *slog.Logger
 	cause     error // why the control stream ended the session, if it did
 	causeOnce sync.Once
+
+	control   net.Conn   // written after the login only to expose
+	sendMu    sync.Mutex // one control message at a time
+	canExpose bool       // the welcome named featureExpose
+	exposing  exposeTable
 }
 
 // Dial connects to the gateway at addr ("host:port"), verifies it, logs in and
@@ -219,7 +224,8 @@ func Dial(ctx context.Context, addr string, cfg *ClientConfig) (*Session, error)
 
 func login(ctx context.Context, conn *tls.Conn, cfg *ClientConfig) (*Session, error) {
 	ms := mux.Client(conn, muxConfig(0))
-	// The gateway never opens streams in version 1: refuse any it does.
+	// The gateway opens streams only for exposed ports, and only once the
+	// welcome said both sides expose: until then, refuse any it does.
 	ms.SetHandler(func(st *mux.Stream) { st.Reset() })
 	control, err := ms.OpenStream()
 	if err != nil {
@@ -240,9 +246,13 @@ func login(ctx context.Context, conn *tls.Conn, cfg *ClientConfig) (*Session, er
 	control.SetDeadline(time.Time{})
 	switch reply.Type {
 	case msgWelcome:
-		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: cfg.Logger, updates: make(chan struct{}, 1)}
+		s := &Session{mux: ms, suffixes: reply.HostnameSuffixes, log: cfg.Logger, updates: make(chan struct{}, 1),
+			control: control, canExpose: hasFeature(reply.Features, featureExpose)}
 		if reply.Catalog != nil {
 			s.catalog = *reply.Catalog
+		}
+		if s.canExpose {
+			ms.SetHandler(s.serveExposed)
 		}
 		go s.readControl(br)
 		return s, nil
@@ -268,7 +278,7 @@ func sendHello(control net.Conn, br *bufio.Reader, conn *tls.Conn, cfg *ClientCo
 		}
 		return loginSSH(control, br, cfg.SSHSigners, binding)
 	}
-	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: cfg.Token}); err != nil {
+	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: cfg.Token, Features: clientFeatures}); err != nil {
 		return nil, fmt.Errorf("send login: %w", err)
 	}
 	reply, err := readControl(br)
@@ -304,6 +314,8 @@ func (s *Session) readControl(br *bufio.Reader) {
 			return
 		case msgCatalog:
 			s.setCatalog(m)
+		case msgExposed, msgExposeRefused, msgUnexposed:
+			s.exposing.answer(m)
 		default:
 			s.log.Debug("skipping a control message of a type this version does not know", "type", m.Type)
 		}

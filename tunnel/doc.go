@@ -51,7 +51,9 @@
 //     arrives (a stream the client has finished sending on no longer
 //     counts, though its target may still answer); one over the limit
 //     waits up to 1 s for a slot, then is answered with status 4. The
-//     client resets any stream the gateway opens.
+//     gateway opens streams only for exposures (see Exposing), after a
+//     welcome that named the expose feature; the client resets any other
+//     stream the gateway opens.
 //
 // # Control stream
 //
@@ -191,6 +193,74 @@
 // stream (yamux FIN) is a TCP half-close, and a reset of either TCP end
 // (yamux RST) resets the other. UDP streams carry datagrams, each
 // prefixed by its length as a big-endian uint16.
+//
+// # Exposing
+//
+// Exposing publishes a port of the client's machine through the gateway:
+// the gateway opens a stream to the client for each public connection.
+// Both sides must offer it: the hello carries "features":["expose"] from
+// a client that accepts such streams, and the welcome carries the same
+// from a gateway that serves expose requests, only when the hello did.
+// Peers that do not name it never see a gateway-opened stream or an
+// expose message, so older clients and gateways keep working; a client
+// whose welcome lacks the feature says the gateway is too old to expose.
+//
+// After the welcome, the client asks on the control stream, with an id
+// of its choosing (unique on the session):
+//
+//	client -> gateway  {"type":"expose","id":1,"expose":{"local_port":3000,"name":"web",
+//	                    "port_name":"http","project":"shop","tcp":false,"remote_port":0,
+//	                    "symmetric":false,"auth_sha256":"<hex>","allow_ips":["10.0.0.0/8"],
+//	                    "rate_limit":5}}
+//	gateway -> client  {"type":"exposed","id":1,"grant":{"url":"https://http--web--k3v9x2qa.example.dev"}}
+//	gateway -> client  {"type":"exposed","id":2,"grant":{"tcp_addr":"example.dev:30017","remote_port":30017}}
+//	gateway -> client  {"type":"expose_refused","id":1,"code":"forbidden","message":"..."}
+//	client -> gateway  {"type":"unexpose","id":1}
+//	gateway -> client  {"type":"unexposed","id":1}
+//
+// The request never holds an address: the client alone knows which local
+// address id 1 stands for. auth_sha256 is the SHA-256 of "user:password"
+// for HTTP basic auth, so the gateway never holds the password. A refusal
+// has a code: "forbidden" (the token or user lacks the expose permission,
+// or the project is outside its scope), "unavailable" (the gateway's
+// config has no expose: section, or no tcp_ports for a TCP request),
+// "limit" (the login's max_per_login exposures), "port" (the TCP port
+// asked for is outside the range, leased to another exposure, or in use)
+// or "invalid" (a name that cannot be part of a URL, say). A refusal does
+// not end the session. unexpose withdraws an exposure and gives its TCP
+// port back; a session that ends withdraws its exposures but keeps their
+// leases, so that the client's next session gets the same URL and port.
+//
+// The HTTPS URL is https://PORTNAME--NAME--LABEL.DOMAIN, where LABEL is a
+// random 8-character label leased per (login, project, name) and renewed
+// while exposed (24 h by default); a TCP exposure's port is leased per the
+// same key from the gateway's tcp_ports. A newer exposure of the same key
+// replaces an older one still registered (a session not yet seen dead).
+//
+// For each public connection (one TCP connection, or one connection of
+// the gateway's HTTP proxy to the app, reused for later requests) the
+// gateway opens a stream with this header:
+//
+//	offset  size  field
+//	0       1     magic 'E' (0x45)
+//	1       1     header version (1)
+//	2       4     exposure id, big endian: the id of the client's request
+//	6       1     n = length of the peer text (0..64)
+//	7       n     the public peer's address, "ip:port", for the client's logs
+//
+// The client looks the id up among its exposures on this session and
+// dials that exposure's local address, and nothing else; it answers with
+// a status byte, as the gateway answers data streams: 0 OK, then raw
+// bytes both ways (half-closes and resets passed on); 1 for an id it does
+// not expose (any more); 3 when the local port does not answer, with a
+// message. A stream with a bad header is reset. Streams the gateway opens
+// take slots of the session's stream limit like the client's.
+//
+// The gateway's edge refuses by itself, before any stream is opened: a
+// host that is no exposure (404), a Host header that is not the TLS
+// server name (421), a peer address outside allow_ips (403, the address
+// of the connection itself, never X-Forwarded-For), missing or wrong
+// basic auth (401), and requests over rate_limit (429).
 //
 // # Shutdown
 //

@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +52,8 @@ type Gateway struct {
 	handshakes handshakeGate
 	turned     atomic.Int64 // connections refused at the handshake caps since the last log line
 	turnedLog  atomic.Int64 // when that line was logged, unix ns
+	exposes    exposeHub    // published local ports (exposegw.go)
+	edges      []*http.Server
 }
 
 // ErrGatewayClosed is returned by Serve after Shutdown.
@@ -233,6 +235,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.GoAway()
 	}
 	g.mu.Unlock()
+	edgesDone := make(chan struct{})
+	go func() { g.shutdownEdges(ctx); close(edgesDone) }()
+	defer func() { <-edgesDone }()
 
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
@@ -344,6 +349,7 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	log.Info("session started")
 	g.observer().SessionStarted(TransportTLS)
 	defer g.observer().SessionEnded(TransportTLS)
+	defer g.dropExposures(sess)
 	wait()
 	log.Info("session ended", "err", ms.Err())
 }
@@ -416,6 +422,9 @@ type session struct {
 	send    sync.Mutex
 	sent    []byte
 	revoked bool // a reload ended the login: the session is ending
+
+	br     *bufio.Reader // the control stream, read after the login too
+	expose bool          // the hello offered featureExpose
 }
 
 func (s *session) principal() principal { return *s.who.Load() }
@@ -434,6 +443,9 @@ func (g *Gateway) welcome(s *session) error {
 		return fmt.Errorf("encode catalog: %w", err)
 	}
 	m := &controlMsg{Type: msgWelcome, Version: Version, Catalog: &cat, HostnameSuffixes: cfg.HostnameSuffixes}
+	if s.expose {
+		m.Features = []string{featureExpose}
+	}
 	if err := writeControl(s.control, m); err != nil {
 		return fmt.Errorf("send welcome: %w", err)
 	}
@@ -467,7 +479,7 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 	if err != nil {
 		return nil, fmt.Errorf("read hello: %w", err)
 	}
-	s := &session{control: control}
+	s := &session{control: control, br: br, expose: hasFeature(hello.Features, featureExpose)}
 	if hello.Type != msgHello || hello.Version != Version {
 		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
 		return nil, failed(LoginVersion, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type))
@@ -496,12 +508,7 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 // serveStreams serves the session's data streams from now on; the returned
 // wait blocks until the session has ended and its streams are done.
 func (g *Gateway) serveStreams(ms *mux.Session, s *session, log *slog.Logger) (wait func()) {
-	go func() {
-		// The control stream has nothing more to say in version 1; when the
-		// client ends it (or it breaks), the session ends.
-		io.Copy(io.Discard, s.control)
-		ms.Close()
-	}()
+	go g.readControlLoop(s)
 	var (
 		mu     sync.Mutex
 		closed bool

@@ -44,6 +44,10 @@ type GatewayConfig struct {
 	// only in the catalog of a token that may see the resource's project,
 	// and never logs it.
 	Secrets map[string]SecretSource
+	// Expose, if set, lets logins with the expose permission publish their
+	// local ports through the gateway (fwd expose); nil refuses every
+	// exposure with a message that says the gateway does not expose.
+	Expose *ExposeConfig
 }
 
 // SecretSource says where one secret's value comes from: a variable of the
@@ -81,6 +85,9 @@ type Token struct {
 	SHA256 [32]byte
 	// Projects are the projects the token may see and forward; "*" is all.
 	Projects []string
+	// Expose lets the token publish local ports (fwd expose); without it
+	// the token only forwards.
+	Expose bool
 }
 
 // Limits bound the gateway's resources.

@@ -121,7 +121,7 @@ func (p principal) recheck(cfg *GatewayConfig, now time.Time) (principal, bool) 
 	if p.auth == "token" {
 		for _, t := range cfg.Tokens {
 			if t.SHA256 == p.tokenSum {
-				p.name, p.projects = t.Name, t.Projects
+				p.name, p.projects, p.expose = t.Name, t.Projects, t.Expose
 				return p, true
 			}
 		}
@@ -135,7 +135,7 @@ func (p principal) recheck(cfg *GatewayConfig, now time.Time) (principal, bool) 
 	if err != nil {
 		return p, false
 	}
-	p.projects = u.Projects
+	p.projects, p.expose = u.Projects, u.Expose
 	return p, true
 }
 

@@ -20,6 +20,8 @@ type User struct {
 	Keys []ssh.PublicKey
 	// Projects are the projects the user may see and forward; "*" is all.
 	Projects []string
+	// Expose lets the user publish local ports (fwd expose).
+	Expose bool
 }
 
 // Allows reports whether the user may see and forward the project.

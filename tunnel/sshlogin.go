@@ -45,6 +45,7 @@ type principal struct {
 	auth     string // "token", "ssh-key" or "ssh-cert"
 	name     string
 	projects []string
+	expose   bool // may publish local ports (fwd expose)
 
 	// What logged in, for checking it again when the config is reloaded:
 	// the token's SHA-256, or the SSH key (a certificate included).
@@ -96,7 +97,7 @@ func (g *Gateway) authenticate(s *session, hello *controlMsg, br *bufio.Reader, 
 		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
 		return principal{}, err // the token itself is never logged
 	}
-	return principal{auth: "token", name: tok.Name, projects: tok.Projects, tokenSum: tok.SHA256}, nil
+	return principal{auth: "token", name: tok.Name, projects: tok.Projects, expose: tok.Expose, tokenSum: tok.SHA256}, nil
 }
 
 // authenticateSSH picks the first offered key that logs in as a user,
@@ -137,7 +138,7 @@ func (g *Gateway) authenticateSSH(s *session, offered []string, br *bufio.Reader
 	if _, ok := key.(*ssh.Certificate); ok {
 		auth = "ssh-cert"
 	}
-	return principal{auth: auth, name: user.Name, projects: user.Projects, key: key}, nil
+	return principal{auth: auth, name: user.Name, projects: user.Projects, expose: user.Expose, key: key}, nil
 }
 
 // pickKey returns the first offered key that logs in as a user. When none
@@ -205,7 +206,7 @@ func loginSSH(control net.Conn, br *bufio.Reader, signers []ssh.Signer, binding 
 	for i, s := range signers {
 		keys[i] = wireKey(s.PublicKey())
 	}
-	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, SSHKeys: keys}); err != nil {
+	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, SSHKeys: keys, Features: clientFeatures}); err != nil {
 		return nil, fmt.Errorf("send login: %w", err)
 	}
 	reply, err := readControl(br)

@@ -90,11 +90,17 @@ func GenerateCertificate(hosts ...string) (certPEM, keyPEM []byte, err error) {
 // generating a self-signed pair at those paths if neither file exists. created
 // reports whether it did.
 func LoadOrCreateCertificate(certPath, keyPath string) (cert tls.Certificate, created bool, err error) {
+	host, _ := os.Hostname()
+	return LoadOrCreateCertificateFor(certPath, keyPath, host)
+}
+
+// LoadOrCreateCertificateFor is LoadOrCreateCertificate for a certificate
+// that names hosts (such as "*.fwd.example.com" for exposures).
+func LoadOrCreateCertificateFor(certPath, keyPath string, hosts ...string) (cert tls.Certificate, created bool, err error) {
 	_, certErr := os.Stat(certPath)
 	_, keyErr := os.Stat(keyPath)
 	if errors.Is(certErr, os.ErrNotExist) && errors.Is(keyErr, os.ErrNotExist) {
-		host, _ := os.Hostname()
-		certPEM, keyPEM, err := GenerateCertificate(host)
+		certPEM, keyPEM, err := GenerateCertificate(hosts...)
 		if err != nil {
 			return cert, false, err
 		}

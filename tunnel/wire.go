@@ -212,7 +212,27 @@ const (
 	// msgCatalog, from the gateway at any time after the welcome, is the
 	// new catalog for the session's principal after a reload.
 	msgCatalog = "catalog"
+	// Exposing (after a welcome that named the expose feature): the
+	// client asks, the gateway grants or refuses by the request's id, and
+	// the client withdraws.
+	msgExpose        = "expose"
+	msgExposed       = "exposed"
+	msgExposeRefused = "expose_refused"
+	msgUnexpose      = "unexpose"
+	msgUnexposed     = "unexposed"
 )
+
+// clientFeatures are what this client's hello offers.
+var clientFeatures = []string{featureExpose}
+
+func hasFeature(features []string, f string) bool {
+	for _, x := range features {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
 
 // Error codes in control error messages.
 const (
@@ -245,6 +265,14 @@ type controlMsg struct {
 	// Signature, in an ssh_signature, is the SSH signature (wire format)
 	// over the challenge and the session binding.
 	Signature []byte `json:"signature,omitempty"`
+	// Features, in a hello and a welcome, are the optional parts of the
+	// protocol the side takes part in (featureExpose).
+	Features []string `json:"features,omitempty"`
+	// ID ties an expose request to its answer and its streams; Expose is
+	// the request, Grant the answer.
+	ID     uint32         `json:"id,omitempty"`
+	Expose *ExposeRequest `json:"expose,omitempty"`
+	Grant  *ExposeGrant   `json:"grant,omitempty"`
 }
 
 // writeControl writes one length-prefixed control frame.

@@ -50,6 +50,7 @@ func classify(err error) (int, string) {
 		hostKey   *sshdial.HostKeyError
 	)
 	var child *childExit
+	var refused *exposeRefused
 	switch {
 	case errors.As(err, &child):
 		return child.code, "" // the command said what it had to
@@ -63,6 +64,8 @@ func classify(err error) (int, string) {
 	case errors.Is(err, tunnel.ErrThrottled) && errors.As(err, &login):
 		return exitAuth, "gateway refused the login: " + login.Message + " (earlier attempts from this address used a wrong token)"
 	case errors.Is(err, tunnel.ErrUnauthorized):
+		return exitAuth, err.Error()
+	case errors.As(err, &refused) && refused.code == "forbidden":
 		return exitAuth, err.Error()
 	case errors.Is(err, sshkeys.ErrNoKey):
 		return exitAuth, "no token, and " + strings.TrimPrefix(err.Error(), "sshkeys: ") + ": run fwd login, set FWD_TOKEN, or pass --ssh-key FILE"

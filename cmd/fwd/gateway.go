@@ -82,6 +82,10 @@ func runGateway(ctx context.Context, o *gatewayOptions, s streams) error {
 		lns.close()
 		return err
 	}
+	if err := exposeCertificate(cfg, lns, log); err != nil {
+		lns.close()
+		return err
+	}
 	gw := &tunnel.Gateway{Config: &cfg.GatewayConfig, TLS: tunnel.ServerTLSConfig(cert), Logger: log}
 	metrics, err := startMetrics(gw, lns, log)
 	if err != nil {
@@ -130,6 +134,10 @@ type gatewayListeners struct {
 	ssh     net.Listener // nil without ssh_listen
 	hostKey ssh.Signer   // the SSH host key, with ssh
 	metrics net.Listener // nil without metrics_listen
+	// The public side of exposures, with expose: https and its
+	// certificate, http when expose.http_listen is set.
+	exposeHTTPS, exposeHTTP net.Listener
+	exposeCert              tls.Certificate
 }
 
 // listenGateway listens on listen and, if set, ssh_listen, as the config
@@ -153,6 +161,23 @@ func listenGateway(cfg *config.Config) (*gatewayListeners, error) {
 			return nil, &listenError{addr: cfg.MetricsListen, key: "metrics_listen", err: err}
 		}
 	}
+	if cfg.Expose != nil {
+		if lns.exposeHTTPS, err = net.Listen("tcp", cfg.ExposeListen.HTTPS); err != nil {
+			lns.close()
+			return nil, &listenError{addr: cfg.ExposeListen.HTTPS, key: "expose.https_listen", err: err}
+		}
+		if cfg.ExposeListen.HTTP != "" {
+			if lns.exposeHTTP, err = net.Listen("tcp", cfg.ExposeListen.HTTP); err != nil {
+				lns.close()
+				return nil, &listenError{addr: cfg.ExposeListen.HTTP, key: "expose.http_listen", err: err}
+			}
+		}
+		if cfg.Expose.HTTPSPort == 0 {
+			// The URLs name the port the gateway listens on, unless the
+			// config says the public one differs (a load balancer's).
+			cfg.Expose.HTTPSPort = lns.exposeHTTPS.Addr().(*net.TCPAddr).Port
+		}
+	}
 	return lns, nil
 }
 
@@ -161,8 +186,10 @@ func (l *gatewayListeners) close() {
 	if l.ssh != nil {
 		l.ssh.Close()
 	}
-	if l.metrics != nil {
-		l.metrics.Close()
+	for _, ln := range []net.Listener{l.metrics, l.exposeHTTPS, l.exposeHTTP} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 }
 
@@ -175,7 +202,32 @@ func (l *gatewayListeners) announcement(cert tls.Certificate, cfg *config.Config
 	if l.metrics != nil {
 		a.MetricsListen = l.metrics.Addr().String()
 	}
+	if l.exposeHTTPS != nil {
+		a.ExposeHTTPS = l.exposeHTTPS.Addr().String()
+	}
+	if l.exposeHTTP != nil {
+		a.ExposeHTTP = l.exposeHTTP.Addr().String()
+	}
 	return a
+}
+
+// exposeCertificate loads expose.tls, or the self-signed wildcard
+// certificate for *.domain kept beside the config (made on first start).
+func exposeCertificate(cfg *config.Config, lns *gatewayListeners, log *slog.Logger) error {
+	if lns.exposeHTTPS == nil {
+		return nil
+	}
+	t := cfg.ExposeListen.TLS
+	cert, created, err := tunnel.LoadOrCreateCertificateFor(t.Cert, t.Key, "*."+cfg.Expose.Domain, cfg.Expose.Domain)
+	if err != nil {
+		return &config.Error{File: cfg.Path, Path: "expose.tls", Err: err,
+			Msg: fmt.Sprintf("cannot load the expose certificate %s and key %s: %v: fix expose.tls, or remove it for a self-signed one", t.Cert, t.Key, rootErr(err))}
+	}
+	if created {
+		log.Warn("made a self-signed certificate for exposures: browsers will warn until expose.tls names a real wildcard certificate", "cert", t.Cert, "domain", "*."+cfg.Expose.Domain)
+	}
+	lns.exposeCert = cert
+	return nil
 }
 
 // metricsServer is the health and metrics server of metrics_listen, the
@@ -240,12 +292,21 @@ func gatewayHostKey(cfg *config.Config, lns *gatewayListeners, log *slog.Logger)
 // hears that the gateway serves, and that it stopped or drains: from
 // then on a load balancer should send new clients elsewhere.
 func serveUntilDone(ctx context.Context, gw *tunnel.Gateway, lns *gatewayListeners, limits tunnel.Limits, log *slog.Logger, setReady func(bool)) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	serving := 1
 	go func() { errc <- gw.Serve(lns.tls) }()
 	if lns.ssh != nil {
 		serving++
 		go func() { errc <- gw.ServeSSH(lns.ssh, lns.hostKey) }()
+	}
+	if lns.exposeHTTPS != nil {
+		serving++
+		conf := &tls.Config{Certificates: []tls.Certificate{lns.exposeCert}, MinVersion: tls.VersionTLS12}
+		go func() { errc <- gw.ServeExposeHTTPS(lns.exposeHTTPS, conf) }()
+	}
+	if lns.exposeHTTP != nil {
+		serving++
+		go func() { errc <- gw.ServeExposeHTTP(lns.exposeHTTP) }()
 	}
 	setReady(true)
 	var first error

@@ -180,6 +180,13 @@ func (l *liveConfig) warnRestartOnly(cfg *config.Config) {
 	if !reflect.DeepEqual(cfg.Kubernetes, old.Kubernetes) {
 		keys = append(keys, "catalog.kubernetes")
 	}
+	if cfg.ExposeListen != old.ExposeListen || (cfg.Expose == nil) != (old.Expose == nil) {
+		keys = append(keys, "expose listeners and tls")
+	}
+	if cfg.Expose != nil && old.Expose != nil && cfg.Expose.HTTPSPort == 0 {
+		// The port in URLs was the listener's, resolved at start.
+		cfg.Expose.HTTPSPort = old.Expose.HTTPSPort
+	}
 	if len(keys) > 0 {
 		l.log.Warn("config reloaded, but these keys take effect only when the gateway restarts", "keys", keys)
 	}

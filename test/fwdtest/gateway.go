@@ -27,11 +27,15 @@ type Gateway struct {
 	// Config is what it serves. Change it only through Restart.
 	Config *tunnel.GatewayConfig
 
-	tls  *tls.Config
-	log  *slog.Logger
-	gw   *tunnel.Gateway
-	wg   sync.WaitGroup
-	once sync.Once
+	// Edge is where exposures are reached, with WithExpose.
+	Edge *Edge
+
+	tls      *tls.Config
+	edgeCert tls.Certificate
+	log      *slog.Logger
+	gw       *tunnel.Gateway
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // Option changes a gateway's config before it serves.
@@ -99,18 +103,25 @@ func StartGateway(cat catalog.Catalog, log *slog.Logger, opts ...Option) (*Gatew
 		return nil, fmt.Errorf("fwdtest: gateway listen: %w", err)
 	}
 	g.Addr = ln.Addr().String()
-	g.serve(ln)
+	if err := g.serve(ln); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return g, nil
 }
 
-func (g *Gateway) serve(ln net.Listener) {
+func (g *Gateway) serve(ln net.Listener) error {
 	g.gw = &tunnel.Gateway{Config: g.Config, TLS: g.tls, Logger: g.log}
 	gw := g.gw
+	if err := g.serveEdge(); err != nil {
+		return err
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
 		gw.Serve(ln)
 	}()
+	return nil
 }
 
 // Trust is how a client trusts this gateway: its pinned fingerprint.
@@ -138,7 +149,14 @@ func (g *Gateway) Restart(cat catalog.Catalog) error {
 	cfg := *g.Config
 	cfg.Catalog = cat
 	g.Config = &cfg
-	g.serve(ln)
+	if cfg.Expose != nil {
+		e := *cfg.Expose
+		cfg.Expose = &e
+	}
+	if err := g.serve(ln); err != nil {
+		ln.Close()
+		return err
+	}
 	return nil
 }
 

@@ -96,6 +96,14 @@ func DialWebSocket(ctx context.Context, addr, path string) (*WebSocket, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	return HandshakeWebSocket(conn, addr, path)
+}
+
+// HandshakeWebSocket does the client side of the opening handshake on conn
+// (a TLS connection, say), with host as the Host header; conn is closed if
+// it fails.
+func HandshakeWebSocket(conn net.Conn, host, path string) (*WebSocket, error) {
+	addr := host
 	var k [16]byte
 	rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])

@@ -115,6 +115,7 @@ func (c *Config) check(file string, pos map[string]position) error {
 	k.secrets(c.Secrets)
 	k.envs(&c.Catalog, c.Secrets)
 	k.limits(c.Limits)
+	k.expose(c)
 	return k.first()
 }
 

@@ -40,8 +40,28 @@ type Config struct {
 	// {kubernetes: ...}): GatewayConfig.Catalog is then empty, and the
 	// gateway fills it from the cluster as it runs.
 	Kubernetes *KubernetesCatalog
+	// ExposeListen is where the public side of exposures listens, when
+	// the config has an expose: section (GatewayConfig.Expose).
+	ExposeListen ExposeListeners
 	tunnel.GatewayConfig
 }
+
+// ExposeListeners are the expose: section's listeners and certificate.
+type ExposeListeners struct {
+	// HTTPS serves exposures' URLs; HTTP, if set, redirects to them.
+	HTTPS string
+	HTTP  string
+	// TLS is the wildcard certificate for *.domain; both empty means a
+	// self-signed one, made beside the config (DefaultExposeCert).
+	TLS TLS
+}
+
+// Default names of what Load puts beside the config for exposing.
+const (
+	DefaultExposeCert = "expose.crt"
+	DefaultExposeKey  = "expose.key"
+	DefaultLeaseFile  = "expose-leases.json"
+)
 
 // TLS names the gateway's certificate and key, PEM files. Load resolves
 // relative paths against the config file's directory.
@@ -101,7 +121,19 @@ func Load(path string) (*Config, error) {
 	if c.SSHListen != "" && c.SSHHostKey == "" {
 		c.SSHHostKey = DefaultSSHHostKey
 	}
-	for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key, &c.SSHHostKey} {
+	if c.Expose != nil {
+		if c.ExposeListen.TLS.Cert == "" {
+			c.ExposeListen.TLS = TLS{Cert: DefaultExposeCert, Key: DefaultExposeKey}
+		}
+		if c.Expose.LeaseFile == "" {
+			c.Expose.LeaseFile = DefaultLeaseFile
+		}
+	}
+	paths := []*string{&c.TLS.Cert, &c.TLS.Key, &c.SSHHostKey, &c.ExposeListen.TLS.Cert, &c.ExposeListen.TLS.Key}
+	if c.Expose != nil {
+		paths = append(paths, &c.Expose.LeaseFile)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -407,6 +407,9 @@ func (d *decoder) config(root *yaml.Node, c *Config) error {
 		{"catalog", func(v *yaml.Node, path string) error {
 			return d.catalogSource(v, path, c)
 		}},
+		{"expose", func(v *yaml.Node, path string) error {
+			return d.expose(v, path, c)
+		}},
 	})
 }
 
@@ -437,6 +440,10 @@ func (d *decoder) token(n *yaml.Node, path string, t *tunnel.Token) error {
 		}},
 		{"projects", func(v *yaml.Node, path string) error {
 			return d.stringList(v, "projects", path, `[shop] or ["*"]`, &t.Projects)
+		}},
+		{"expose", func(v *yaml.Node, _ string) (err error) {
+			t.Expose, err = d.boolean(v, "expose")
+			return err
 		}},
 	})
 }

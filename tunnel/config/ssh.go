@@ -63,6 +63,10 @@ func (d *decoder) user(n *yaml.Node, path string, u *tunnel.User) error {
 		{"projects", func(v *yaml.Node, path string) error {
 			return d.stringList(v, "projects", path, `[shop] or ["*"]`, &u.Projects)
 		}},
+		{"expose", func(v *yaml.Node, _ string) (err error) {
+			u.Expose, err = d.boolean(v, "expose")
+			return err
+		}},
 	})
 }
 
