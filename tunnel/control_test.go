@@ -18,6 +18,13 @@ import (
 // would.
 func scriptedGateway(t *testing.T, then func(control *mux.Stream)) (addr, fingerprint string) {
 	t.Helper()
+	return scriptedGatewayWith(t, nil, func(_ *mux.Session, c *mux.Stream) { then(c) })
+}
+
+// scriptedGatewayWith is scriptedGateway whose welcome names features,
+// and whose script also has the session, to open streams.
+func scriptedGatewayWith(t *testing.T, features []string, then func(ms *mux.Session, control *mux.Stream)) (addr, fingerprint string) {
+	t.Helper()
 	// The shared test certificate (testdata/README.md); this package's own
 	// tests cannot import fwdtest, which imports it.
 	cert, err := tls.LoadX509KeyPair("../testdata/certs/gateway.pem", "../testdata/certs/gateway.key")
@@ -43,8 +50,8 @@ func scriptedGateway(t *testing.T, then func(control *mux.Stream)) (addr, finger
 		if _, err := readControl(bufio.NewReader(control)); err != nil {
 			return
 		}
-		writeControl(control, &controlMsg{Type: msgWelcome, Version: Version})
-		then(control)
+		writeControl(control, &controlMsg{Type: msgWelcome, Version: Version, Features: features})
+		then(ms, control)
 	}()
 	return ln.Addr().String(), Fingerprint(cert.Certificate[0])
 }

@@ -24,6 +24,8 @@ type ProcessOptions struct {
 	LogPath string
 	// Env is the child's whole environment; nil is the caller's.
 	Env []string
+	// Dir is the child's working directory; "" is the caller's.
+	Dir string
 	// Credential, if set, runs the child as another user.
 	Credential *syscall.Credential
 	// StopSignal is what Stop sends first (SIGTERM if zero): the signal
@@ -140,7 +142,7 @@ func closeLog(log io.Writer) {
 // it have closed theirs.
 func (p *Process) start(argv []string, log io.Writer) (*os.File, error) {
 	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Env, p.cmd.Stderr, p.cmd.Stdout = p.opts.Env, log, log
+	p.cmd.Env, p.cmd.Stderr, p.cmd.Stdout, p.cmd.Dir = p.opts.Env, log, log, p.opts.Dir
 	p.cmd.SysProcAttr = sysProcAttr(p.opts)
 	// An in-memory log is copied from a pipe, which a grandchild may hold:
 	// Wait must not wait for it for ever.
