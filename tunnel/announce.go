@@ -31,4 +31,6 @@ type Announcement struct {
 	// when the gateway exposes.
 	ExposeHTTPS string `json:"expose_https,omitempty"`
 	ExposeHTTP  string `json:"expose_http,omitempty"`
+	// ExposeDomain is the domain exposures' URLs end in.
+	ExposeDomain string `json:"expose_domain,omitempty"`
 }

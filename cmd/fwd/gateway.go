@@ -203,7 +203,7 @@ func (l *gatewayListeners) announcement(cert tls.Certificate, cfg *config.Config
 		a.MetricsListen = l.metrics.Addr().String()
 	}
 	if l.exposeHTTPS != nil {
-		a.ExposeHTTPS = l.exposeHTTPS.Addr().String()
+		a.ExposeHTTPS, a.ExposeDomain = l.exposeHTTPS.Addr().String(), cfg.Expose.Domain
 	}
 	if l.exposeHTTP != nil {
 		a.ExposeHTTP = l.exposeHTTP.Addr().String()
@@ -369,6 +369,15 @@ func announceGateway(w io.Writer, jsonOut bool, a tunnel.Announcement) error {
 	if err == nil && a.MetricsListen != "" {
 		_, err = fmt.Fprintf(w, "health and metrics on http://%s (/healthz, /readyz, /metrics)\n", a.MetricsListen)
 	}
+	if err == nil && a.ExposeHTTPS != "" {
+		_, err = fmt.Fprintf(w, "exposing on %s (HTTPS)", a.ExposeHTTPS)
+		if err == nil && a.ExposeHTTP != "" {
+			_, err = fmt.Fprintf(w, " and %s (HTTP, redirected)", a.ExposeHTTP)
+		}
+		if err == nil {
+			_, err = fmt.Fprintf(w, ": fwd expose PORT publishes https://NAME.%s\n", a.ExposeDomain)
+		}
+	}
 	if err != nil || a.SSHListen == "" {
 		return err
 	}
@@ -385,6 +394,7 @@ func announceGateway(w io.Writer, jsonOut bool, a tunnel.Announcement) error {
 type tokenOptions struct {
 	name     string
 	projects []string
+	expose   bool
 	output   outputFlag
 }
 
@@ -410,6 +420,7 @@ token itself somewhere safe, it cannot be shown again.`,
 	}
 	cmd.Flags().StringVar(&opts.name, "name", "", "who or what the token is for, shown in gateway logs (required)")
 	cmd.Flags().StringSliceVar(&opts.projects, "projects", nil, "projects the token may forward, or '*' (required)")
+	cmd.Flags().BoolVar(&opts.expose, "expose", false, "the token may also publish ports of its machine (fwd expose)")
 	opts.output.register(cmd)
 	return cmd
 }
@@ -421,9 +432,13 @@ func runGatewayToken(o *tokenOptions, s streams) error {
 	}
 	sum := tunnel.HashToken(token)
 	if o.output.json() {
-		return writeJSONLine(s.Out, map[string]any{"name": o.name, "token": token, "sha256": sum, "projects": o.projects})
+		return writeJSONLine(s.Out, map[string]any{"name": o.name, "token": token, "sha256": sum, "projects": o.projects, "expose": o.expose})
 	}
-	_, err = fmt.Fprintf(s.Out, "token (shown once; give it to %s as FWD_TOKEN):\n  %s\n\nadd to the gateway config under tokens:\n%s", o.name, token, config.TokenYAML(o.name, sum, o.projects))
+	lines := config.TokenYAML(o.name, sum, o.projects)
+	if o.expose {
+		lines += "    expose: true\n"
+	}
+	_, err = fmt.Fprintf(s.Out, "token (shown once; give it to %s as FWD_TOKEN):\n  %s\n\nadd to the gateway config under tokens:\n%s", o.name, token, lines)
 	return err
 }
 

@@ -14,6 +14,7 @@
 //	  - name: alice                 # unique; appears in the gateway's logs
 //	    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //	    projects: [shop]            # projects this token may forward, or ["*"]
+//	    expose: true                # optional: may also publish local ports (fwd expose)
 //	users:                          # optional: SSH-key logins, beside or instead of tokens
 //	  - name: bob                   # unique; a certificate's principal; ssh bob@gateway
 //	    ssh_keys:                   # authorized_keys lines; or authorized_keys: FILE
@@ -38,6 +39,20 @@
 //	      - name: db
 //	        ports:
 //	          - {name: postgres, port: 5432, protocol: TCP, targets: [10.0.0.9:5432]}
+//	expose:                         # optional: fwd expose publishes clients' ports here
+//	  domain: fwd.example.dev       # URLs are https://PORTNAME--NAME--LABEL.fwd.example.dev
+//	  https_listen: 127.0.0.1:8443  # the public HTTPS side, with the wildcard certificate
+//	  http_listen: 127.0.0.1:8080   # optional: redirects to HTTPS
+//	  tls: {cert: wildcard.crt, key: wildcard.key}  # optional: default a self-signed one, expose.crt
+//	  https_port: 443               # optional: the port in URLs, default https_listen's
+//	  tcp_ports: 30000-30999        # optional: public ports leased to fwd expose --tcp
+//	  tcp_host: 0.0.0.0             # optional: where TCP exposures listen, default every interface
+//	  public_host: fwd.example.dev  # optional: the host in HOST:PORT, default domain
+//	  lease_file: expose-leases.json  # optional, default that name beside the config
+//	  lease_ttl: 24h                # how long an unused URL label or TCP port stays reserved
+//	  max_per_login: 10             # exposures per token or user at once
+//	  response_header_timeout: 0s   # 0 = no limit on waiting for the app
+//	  idle_timeout: 2m              # closes idle public connections
 //	limits:                         # optional, each key on its own
 //	  max_sessions: 1024            # concurrent client sessions
 //	  max_streams_per_session: 4096 # concurrent forwarded connections per session
@@ -127,6 +142,19 @@
 // TCP or UDP in any case; default TCP) and at least one target: host:port
 // addresses inside the private network, which the gateway dials round-robin.
 // A target host is an IP address or a DNS name; its port is a number.
+//
+// expose lets tokens and users with expose: true publish ports of their
+// own machines (fwd expose). domain and https_listen are required; a
+// wildcard DNS record for *.domain points at the gateway, and tls names a
+// certificate for *.domain (without it a self-signed one is made beside
+// the config, which browsers warn about). Each HTTPS exposure is reached at
+// https://PORTNAME--NAME--LABEL.domain, routed by the TLS server name and
+// the Host header; LABEL is leased per login, project and name for
+// lease_ttl, kept in lease_file (written atomically, mode 0600), so that
+// a URL survives reconnects and restarts. tcp_ports is a range
+// ("30000-30999") TCP exposures lease a public port from, on tcp_host.
+// The listeners and certificate are read at start only; a reload keeps
+// them.
 //
 // limits are durations with a unit ("500ms", "5s", "2m") or counts. Every
 // limit must be positive, except idle_timeout where 0 means never.
