@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 func startExpose(t *testing.T, gw *fwdtest.Gateway, args ...string) *fwdtest.Process {
 	t.Helper()
 	home := t.TempDir()
-	argv := append([]string{fwdBin, "expose", "-o", "json", "-g", gw.Addr, "--fingerprint", gw.Fingerprint}, args...)
+	argv := append([]string{fwdBin, "expose", "-g", gw.Addr, "--fingerprint", gw.Fingerprint}, args...)
 	p := fwdtest.StartProcessT(t, "fwd expose", fwdtest.ProcessOptions{
 		LogPath: filepath.Join(t.TempDir(), "fwd.log"),
 		Env:     append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_RUNTIME_DIR="+home, "FWD_TOKEN="+gw.Token),
@@ -93,7 +95,7 @@ func waitFor(t *testing.T, p *fwdtest.Process, d time.Duration, what string, con
 // --expose-localhost.
 func TestAutoExpose(t *testing.T) {
 	gw := exposeGateway(t, tunnel.ExposeConfig{MaxPerLogin: 1000})
-	p := startExpose(t, gw, "--auto")
+	p := startExpose(t, gw, "--auto", "-o", "json")
 	waitFor(t, p, 10*time.Second, "watching", func(out string) bool { return strings.Contains(out, "watching for ports to expose") })
 
 	ln, err := net.Listen("tcp", "0.0.0.0:0") // every interface: not localhost-only
@@ -144,7 +146,7 @@ func TestAutoExpose(t *testing.T) {
 		t.Errorf("localhost-only port %d exposed without --expose-localhost", lport)
 	}
 
-	p2 := startExpose(t, gw, "--auto", "--expose-localhost")
+	p2 := startExpose(t, gw, "--auto", "--expose-localhost", "-o", "json")
 	waitFor(t, p2, 10*time.Second, fmt.Sprintf("localhost-only port %d exposed with --expose-localhost", lport), func(out string) bool {
 		rs, _ := lastExposed(out)
 		r := findPort(rs, lport)
@@ -194,5 +196,33 @@ func TestForwardOnlyTokenCLI(t *testing.T) {
 	want := `fwd: gateway refused to expose port 3000: token "ci" may forward but not expose ports: ask the gateway's admin to add expose: true to it`
 	if cmd.ProcessState.ExitCode() != 3 || strings.TrimSpace(string(out)) != want {
 		t.Fatalf("exit %d (%v), output %q; want exit 3 and %q", cmd.ProcessState.ExitCode(), err, out, want)
+	}
+}
+
+// TestCLIOutput: the table line and the open-to-everyone warning, and
+// -o env's FWD_TCP_PORT_<local>=<public> for a TCP exposure.
+func TestCLIOutput(t *testing.T) {
+	gw := exposeGateway(t, tunnel.ExposeConfig{TCPPorts: [2]uint16{26140, 26149}, TCPHost: tcpHost})
+	a := startApp(t)
+	port := strconv.Itoa(int(a.port))
+	web := startExpose(t, gw, port)
+	waitFor(t, web, 10*time.Second, "the URL and the warning", func(out string) bool {
+		return strings.Contains(out, " -> localhost:"+port) && strings.Contains(out, "is open to everyone who has the address: add --auth user:password or --allow-ip CIDR")
+	})
+	js := startExpose(t, gw, port, "--name", "js", "-o", "json")
+	waitFor(t, js, 10*time.Second, "the JSON results line", func(out string) bool {
+		rs, _ := lastExposed(out)
+		return len(rs) == 1 && strings.HasPrefix(rs[0].URL, "https://http--js--") && rs[0].Open
+	})
+	argv := []string{fwdBin, "expose", port, "--tcp", "-o", "env", "-g", gw.Addr, "--fingerprint", gw.Fingerprint}
+	home := t.TempDir()
+	p := fwdtest.StartProcessT(t, "fwd expose --tcp", fwdtest.ProcessOptions{StdoutLines: true,
+		Env: append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_RUNTIME_DIR="+home, "FWD_TOKEN="+gw.Token)}, argv...)
+	line, err := p.FirstLine(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^FWD_TCP_PORT_` + port + `=2614[0-9]$`).MatchString(line) {
+		t.Fatalf("-o env: %q, want FWD_TCP_PORT_%s=<a port of 26140-26149>", line, port)
 	}
 }

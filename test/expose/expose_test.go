@@ -422,3 +422,25 @@ func TestAppDownIs502(t *testing.T) {
 		t.Errorf("unknown host: %s %q", resp.Status, body)
 	}
 }
+
+// TestRateLimit: requests over an exposure's rate are answered 429 by the
+// edge, with Retry-After, and do not reach the app.
+func TestRateLimit(t *testing.T) {
+	gw := exposeGateway(t, tunnel.ExposeConfig{})
+	a := startApp(t)
+	c := fwdtest.NewClient(t, gw, nil)
+	r := granted(t, expose(t, c, forward.Exposure{LocalPort: a.port, Name: "slow", LocalAddr: a.addr, RateLimit: 0.5})[0])
+	hc, _ := gw.HTTPClient(true)
+	codes := map[int]int{}
+	var retry string
+	for range 5 { // a burst of 1 at 0.5/s: one passes, the rest within the same second do not
+		resp, _ := get(t, hc, r.URL, nil)
+		codes[resp.StatusCode]++
+		if resp.StatusCode == 429 {
+			retry = resp.Header.Get("Retry-After")
+		}
+	}
+	if codes[200] != 1 || codes[429] != 4 || retry != "1" || a.requests.Load() != 1 {
+		t.Fatalf("5 requests at once at 0.5/s: %v (Retry-After %q), the app saw %d; want one 200 and four 429", codes, retry, a.requests.Load())
+	}
+}
