@@ -5,7 +5,8 @@
 // through the same forward), new connections per second, the memory fwd
 // needs for 10,000 idle connections, and throughput over a link with 50 ms
 // round-trip time; on request (--phases sessions), what one
-// gateway needs for 1,000 developers' sessions. As root, that link is an IP
+// gateway needs for 1,000 developers' sessions, and (--phases expose) fwd
+// expose's public HTTPS and TCP sides beside frp's. As root, that link is an IP
 // link between two network namespaces through TUN devices, delayed by a
 // forwarder in this process, with TCP running end to end over it
 // (bench.Link); otherwise a terminating TCP relay stands in
@@ -94,7 +95,8 @@ const (
 	// a minute, so it runs only when --phases names it.
 	phaseSessions = "sessions"
 	// phaseLoad (h, latency under load) is in underload.go, phaseBig (i,
-	// fwd all on 1,500 and 30,000 ports) in big.go.
+	// fwd all on 1,500 and 30,000 ports) in big.go, phaseExpose (j, fwd
+	// expose beside frp; only when named) in expose.go.
 )
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -110,7 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with configs and process logs")
 	phases := fs.String("phases", "loopback,load,big,delay,memory", "phases to run: loopback (throughput, latency, connection rate), load (latency beside bulk streams through the same forward), delay (50 ms RTT link), memory (fwd with idle connections), "+
 		"big (fwd all on 500 services x 3 ports: ready, RSS, hosts block, gateway restart; and on 30,000 ports), "+
-		"and, only when named (about a minute), sessions (one gateway with 1,000 sessions of 10 active streams: its RSS, CPU and fds, round trips; then 10 cycles of 1,000 sessions for leaked fds)")
+		"and, only when named, sessions (about a minute: one gateway with 1,000 sessions of 10 active streams: its RSS, CPU and fds, round trips; then 10 cycles of 1,000 sessions for leaked fds) "+
+		"and expose (fwd expose beside frp's http and tcp proxies: HTTP requests per second through the public HTTPS side, one stream's download through a public TCP port)")
 	peers := fs.String("peers", "", "measure only these peers, comma-separated (direct, \"ssh -L\", fwd, ...); default all found")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -126,10 +129,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o.phases = map[string]bool{}
 	for _, ph := range strings.Split(*phases, ",") {
 		switch ph = strings.TrimSpace(ph); ph {
-		case phaseLoopback, phaseLoad, phaseBig, phaseDelay, phaseMemory, phaseSessions:
+		case phaseLoopback, phaseLoad, phaseBig, phaseDelay, phaseMemory, phaseSessions, phaseExpose:
 			o.phases[ph] = true
 		default:
-			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, load, big, delay, memory, sessions", ph)
+			return o, fmt.Errorf("--phases: unknown phase %q: use loopback, load, big, delay, memory, sessions, expose", ph)
 		}
 	}
 	if *peers != "" {
@@ -160,6 +163,7 @@ type plan struct {
 	DelaySkip      time.Duration `json:"delay_skip_ns"`       // f: ramp-up not counted
 	MaxStreamsConf int           `json:"gateway_max_streams"` // gateway limit set in its config
 	Sessions       sessionsPlan  `json:"sessions"`            // g
+	Expose         exposePlan    `json:"expose"`              // j
 }
 
 func planFor(o options) plan {
@@ -176,6 +180,7 @@ func planFor(o options) plan {
 	}
 	p.MaxStreamsConf = max(2*p.IdleConns, 4096)
 	p.Sessions = planSessions(o.quick)
+	p.Expose = planExpose(o.quick)
 	return p
 }
 
@@ -232,6 +237,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.phases[phaseSessions] {
 		b.sessionsPhase(ctx)
+	}
+	if o.phases[phaseExpose] {
+		b.exposePhase(ctx)
 	}
 	b.close() // children exit first, so that their CPU time is counted as ours
 	b.res.Seconds = time.Since(started).Seconds()

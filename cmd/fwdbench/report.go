@@ -165,6 +165,7 @@ func (r *results) print(w io.Writer, peers []string) {
 	r.printLoad(w, peers)
 	r.printBig(w)
 	r.printSessions(w)
+	r.printExpose(w)
 
 	if len(r.Failures) > 0 {
 		fmt.Fprintln(w)
