@@ -112,3 +112,70 @@ func TestGatewayAndClientFromTheAPI(t *testing.T) {
 		t.Fatalf("echo through the forward: %q, %v", got, err)
 	}
 }
+
+// TestExposeFromTheAPI publishes a local TCP server through a gateway
+// built in code, with forward.Client.Expose, and reaches it through the
+// gateway's public side: the expose API needs nothing internal either.
+func TestExposeFromTheAPI(t *testing.T) {
+	token, err := tunnel.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tunnel.GatewayConfig{
+		Tokens: []tunnel.Token{{Name: "outsider", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}, Expose: true}},
+		Expose: &tunnel.ExposeConfig{Domain: "outside.test", TCPPorts: [2]uint16{26150, 26159}, TCPHost: "127.0.0.4", PublicHost: "127.0.0.4"},
+		Limits: tunnel.DefaultLimits(),
+	}
+	certPEM, keyPEM, err := tunnel.GenerateCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert)}
+	go gw.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	})
+	client, err := forward.New(forward.Options{Gateway: ln.Addr().String(), Token: token,
+		Trust: tunnel.Trust{Fingerprint: tunnel.Fingerprint(cert.Certificate[0])}, SkipHostnames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Stop()
+	app := echoServer(t)
+	_, port, _ := net.SplitHostPort(app)
+	p, _ := strconv.Atoi(port)
+	err = client.WithExposing(context.Background(), []forward.Exposure{{LocalPort: uint16(p), LocalAddr: app, Name: "echo", TCP: true}},
+		func(_ context.Context, rs []forward.ExposeResult) error {
+			if rs[0].Error != nil {
+				t.Fatalf("expose: %s", rs[0].Error.Message)
+			}
+			conn, err := net.DialTimeout("tcp", rs[0].TCPAddr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(conn, "from the public side")
+			got := make([]byte, len("from the public side"))
+			if _, err := io.ReadFull(conn, got); err != nil || string(got) != "from the public side" {
+				t.Fatalf("echo through the exposure %s: %q, %v", rs[0].TCPAddr, got, err)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(client.ExposeResults()) != 0 {
+		t.Errorf("exposures left after WithExposing: %+v", client.ExposeResults())
+	}
+}
