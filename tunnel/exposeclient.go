@@ -22,17 +22,18 @@ const localDialTimeout = 5 * time.Second
 // exposeTable is a client session's exposures: requests waiting for the
 // gateway's answer, and the local address of each granted one, by id.
 type exposeTable struct {
-	mu      sync.Mutex
-	next    uint32
-	pending map[uint32]chan *controlMsg
-	local   map[uint32]string
+	mu       sync.Mutex
+	next     uint32
+	pending  map[uint32]chan *controlMsg
+	local    map[uint32]string
+	answered map[uint32]string // the address of local that last answered
 }
 
 func (t *exposeTable) register(localAddr string) (uint32, chan *controlMsg) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pending == nil {
-		t.pending, t.local = map[uint32]chan *controlMsg{}, map[uint32]string{}
+		t.pending, t.local, t.answered = map[uint32]chan *controlMsg{}, map[uint32]string{}, map[uint32]string{}
 	}
 	t.next++
 	ch := make(chan *controlMsg, 1)
@@ -66,7 +67,33 @@ func (t *exposeTable) remove(id uint32) {
 	t.mu.Lock()
 	delete(t.pending, id)
 	delete(t.local, id)
+	delete(t.answered, id)
 	t.mu.Unlock()
+}
+
+// dial connects to exposure id's local address. A name ("localhost")
+// may stand for several addresses, of which the app listens on one: the
+// address that answered last is tried first, so that each connection
+// does not pay for the refusal of the other one.
+func (t *exposeTable) dial(id uint32, addr string) (net.Conn, error) {
+	t.mu.Lock()
+	last := t.answered[id]
+	t.mu.Unlock()
+	if last != "" {
+		if c, err := net.DialTimeout("tcp", last, localDialTimeout); err == nil {
+			return c, nil
+		}
+	}
+	c, err := net.DialTimeout("tcp", addr, localDialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if _, ok := t.local[id]; ok {
+		t.answered[id] = c.RemoteAddr().String()
+	}
+	t.mu.Unlock()
+	return c, nil
 }
 
 func (t *exposeTable) lookup(id uint32) (string, bool) {
@@ -173,7 +200,7 @@ func (s *Session) serveExposed(st *mux.Stream) {
 			refuseStream(st, StatusNotFound, "this client no longer exposes that port", func() {})
 			return
 		}
-		conn, err := net.DialTimeout("tcp", addr, localDialTimeout)
+		conn, err := s.exposing.dial(id, addr)
 		if err != nil {
 			refuseStream(st, StatusDialFailed, fmt.Sprintf("nothing answers on %s (%s): is the app running?", addr, rootCause(err)), func() {})
 			s.log.Info("exposed port did not answer", "local", addr, "from", peer, "err", err)
