@@ -259,7 +259,7 @@ func (g *Gateway) unexpose(s *session, id uint32, released bool) {
 
 // dropExposures withdraws every exposure of a session that ended; their
 // leases stay, so that the client's next session gets them back.
-func (g *Gateway) dropExposures(s *session) {
+func (g *Gateway) dropExposures(s *session) int {
 	g.exposes.mu.Lock()
 	var all []*exposure
 	for _, e := range g.exposes.bySess[s] {
@@ -272,6 +272,7 @@ func (g *Gateway) dropExposures(s *session) {
 	for _, e := range all {
 		e.close()
 	}
+	return len(all)
 }
 
 func (e *exposure) close() {

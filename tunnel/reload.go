@@ -69,6 +69,13 @@ func (g *Gateway) refresh(s *session, now time.Time) {
 		return
 	}
 	s.who.Store(&who)
+	if !who.expose || cfg.Expose == nil {
+		// The login may no longer expose: what it published goes now,
+		// not when its session ends.
+		if n := g.dropExposures(s); n > 0 {
+			s.log.Info("exposures withdrawn: the reloaded config no longer lets this login expose", "exposures", n)
+		}
+	}
 	cat := g.clientCatalog(who, s.log)
 	body, err := json.Marshal(&cat)
 	if err != nil || bytes.Equal(body, s.sent) {

@@ -444,3 +444,33 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("5 requests at once at 0.5/s: %v (Retry-After %q), the app saw %d; want one 200 and four 429", codes, retry, a.requests.Load())
 	}
 }
+
+// TestReloadRevokesExpose: a reload that takes the expose permission away
+// withdraws the login's exposures at once; the session itself stays.
+func TestReloadRevokesExpose(t *testing.T) {
+	gw := exposeGateway(t, tunnel.ExposeConfig{})
+	a := startApp(t)
+	c := fwdtest.NewClient(t, gw, nil)
+	r := granted(t, expose(t, c, forward.Exposure{LocalPort: a.port, Name: "web", LocalAddr: a.addr})[0])
+	hc, _ := gw.HTTPClient(false)
+	if resp, _ := get(t, hc, r.URL, nil); resp.StatusCode != 200 {
+		t.Fatalf("before the reload: %s", resp.Status)
+	}
+	gw.ReloadWith(func(cfg *tunnel.GatewayConfig) { cfg.Tokens[0].Expose = false })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		hc.CloseIdleConnections()
+		resp, _ := get(t, hc, r.URL, nil)
+		if resp.StatusCode == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the reload the exposure still answers %s", resp.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	again := expose(t, c, forward.Exposure{LocalPort: a.port, Name: "web2", LocalAddr: a.addr})[0]
+	if again.Error == nil || again.Code != "forbidden" {
+		t.Errorf("exposing after the permission went: %+v, want forbidden", again)
+	}
+}

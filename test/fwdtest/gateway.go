@@ -169,6 +169,16 @@ func (g *Gateway) Reload(cat catalog.Catalog) {
 	g.gw.Reload(&cfg)
 }
 
+// ReloadWith serves the config as mod changes it from now on, as a
+// reloaded config file does (the tokens' slice is copied first).
+func (g *Gateway) ReloadWith(mod Option) {
+	cfg := *g.Config
+	cfg.Tokens = append([]tunnel.Token(nil), cfg.Tokens...)
+	mod(&cfg)
+	g.Config = &cfg
+	g.gw.Reload(&cfg)
+}
+
 // Close stops the gateway, giving open streams up to 2 s.
 func (g *Gateway) Close() error {
 	g.once.Do(func() {
