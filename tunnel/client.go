@@ -281,7 +281,7 @@ func sendHello(control net.Conn, br *bufio.Reader, conn *tls.Conn, cfg *ClientCo
 	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, Token: cfg.Token, Features: clientFeatures}); err != nil {
 		return nil, fmt.Errorf("send login: %w", err)
 	}
-	reply, err := readControl(br)
+	reply, err := readGatewayControl(br)
 	if err != nil {
 		return nil, fmt.Errorf("read login reply: %w", err)
 	}
@@ -299,7 +299,7 @@ func loginError(m *controlMsg) error {
 // some.
 func (s *Session) readControl(br *bufio.Reader) {
 	for {
-		m, err := readControl(br)
+		m, err := readGatewayControl(br)
 		if err != nil {
 			if !s.mux.IsClosed() {
 				// The gateway ended the control stream, not the session

@@ -64,7 +64,10 @@
 //	| length uint32  | JSON object (length bytes) |
 //	+----------------+----------------------------+
 //
-// length is big endian and at most MaxControlFrame bytes; a larger frame ends
+// length is big endian and at most MaxControlFrame (1 MiB) bytes from a
+// client, MaxCatalogFrame (64 MiB) from the gateway, whose welcome and
+// pushes hold the whole catalog (about 1.6 MB for 30,000 ports; gateways
+// and clients before this limit took 1 MiB both ways); a larger frame ends
 // the session. Every object has a "type":
 //
 //	client -> gateway  {"type":"hello","version":1,"token":"fwd_..."}

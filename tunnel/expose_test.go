@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/mux"
+	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
 func TestExposeHeaderRoundTrip(t *testing.T) {
@@ -83,13 +84,20 @@ func TestOldGatewayCannotExpose(t *testing.T) {
 // returns its address and the certificate's fingerprint.
 func exposingGateway(t *testing.T, token string) (addr, fp string) {
 	t.Helper()
+	return exposingGatewayWith(t, token, catalog.Catalog{})
+}
+
+// exposingGatewayWith is exposingGateway serving cat.
+func exposingGatewayWith(t *testing.T, token string, cat catalog.Catalog) (addr, fp string) {
+	t.Helper()
 	cert, err := tls.LoadX509KeyPair("../testdata/certs/gateway.pem", "../testdata/certs/gateway.key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gw := &Gateway{TLS: ServerTLSConfig(cert), Config: &GatewayConfig{
-		Tokens: []Token{{Name: "t", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}, Expose: true}},
-		Expose: &ExposeConfig{Domain: "expose.test"},
+		Tokens:  []Token{{Name: "t", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"*"}, Expose: true}},
+		Expose:  &ExposeConfig{Domain: "expose.test"},
+		Catalog: cat,
 	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

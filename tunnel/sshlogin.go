@@ -209,7 +209,7 @@ func loginSSH(control net.Conn, br *bufio.Reader, signers []ssh.Signer, binding 
 	if err := writeControl(control, &controlMsg{Type: msgHello, Version: Version, SSHKeys: keys, Features: clientFeatures}); err != nil {
 		return nil, fmt.Errorf("send login: %w", err)
 	}
-	reply, err := readControl(br)
+	reply, err := readGatewayControl(br)
 	if err != nil {
 		return nil, fmt.Errorf("read login reply: %w", err)
 	}
@@ -235,7 +235,7 @@ func loginSSH(control net.Conn, br *bufio.Reader, signers []ssh.Signer, binding 
 	if err := writeControl(control, &controlMsg{Type: msgSSHSignature, Signature: ssh.Marshal(sig)}); err != nil {
 		return nil, fmt.Errorf("send signature: %w", err)
 	}
-	reply, err = readControl(br)
+	reply, err = readGatewayControl(br)
 	if err != nil {
 		return nil, fmt.Errorf("read login reply: %w", err)
 	}

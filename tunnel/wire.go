@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -17,8 +18,9 @@ const Version = 1
 // Limits on what a peer may send, so that a hostile peer cannot make the
 // other side allocate without bound.
 const (
-	MaxControlFrame = 1 << 20 // one control message, catalog included
-	MaxName         = 255     // a project, service or addon name in a stream header
+	MaxControlFrame = 1 << 20  // one control message from a client
+	MaxCatalogFrame = 64 << 20 // one from the gateway: a welcome or push holds the whole catalog
+	MaxName         = 255      // a project, service or addon name in a stream header
 	maxStatusText   = 1024
 )
 
@@ -281,7 +283,7 @@ func writeControl(w io.Writer, m *controlMsg) error {
 	if err != nil {
 		return fmt.Errorf("tunnel: encode %s: %w", m.Type, err)
 	}
-	if len(body) > MaxControlFrame {
+	if len(body) > MaxCatalogFrame {
 		return fmt.Errorf("%w: %d bytes", ErrFrameTooLong, len(body))
 	}
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
@@ -289,21 +291,36 @@ func writeControl(w io.Writer, m *controlMsg) error {
 	return err
 }
 
-// readControl reads one control frame, refusing frames over MaxControlFrame
-// before allocating for them.
-func readControl(r *bufio.Reader) (*controlMsg, error) {
+// readControl reads one control frame from a client, refusing frames over
+// MaxControlFrame before allocating for them: the gateway reads them from
+// anyone who connects.
+func readControl(r *bufio.Reader) (*controlMsg, error) { return readControlUpTo(r, MaxControlFrame) }
+
+// readGatewayControl reads one control frame from the gateway, which may
+// carry a catalog of tens of thousands of ports (30,000 ports are about
+// 1.6 MB), up to MaxCatalogFrame. The body is read in steps, so that a
+// frame that announces more than it sends costs no more than it sent.
+func readGatewayControl(r *bufio.Reader) (*controlMsg, error) {
+	return readControlUpTo(r, MaxCatalogFrame)
+}
+
+func readControlUpTo(r *bufio.Reader, limit uint32) (*controlMsg, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, err
 	}
 	size := binary.BigEndian.Uint32(n[:])
-	if size > MaxControlFrame {
+	if size > limit {
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooLong, size)
 	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(r, body); err != nil {
+	var buf bytes.Buffer
+	if _, err := io.CopyN(&buf, r, int64(size)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
+	body := buf.Bytes()
 	var m controlMsg
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("tunnel: bad control message: %w", err)

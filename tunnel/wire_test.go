@@ -3,8 +3,12 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -104,6 +108,46 @@ func TestControlRoundTripAndLimit(t *testing.T) {
 	huge := binary.BigEndian.AppendUint32(nil, MaxControlFrame+1)
 	if _, err := readControl(bufio.NewReader(bytes.NewReader(huge))); !errors.Is(err, ErrFrameTooLong) {
 		t.Fatalf("oversized frame: got %v, want ErrFrameTooLong", err)
+	}
+	// From the gateway, a frame over 1 MiB is a big catalog, up to 64 MiB.
+	if _, err := readGatewayControl(bufio.NewReader(bytes.NewReader(huge))); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a 1 MiB + 1 frame from the gateway, cut short: got %v, want it read up to its end", err)
+	}
+	huger := binary.BigEndian.AppendUint32(nil, MaxCatalogFrame+1)
+	if _, err := readGatewayControl(bufio.NewReader(bytes.NewReader(huger))); !errors.Is(err, ErrFrameTooLong) {
+		t.Fatalf("a frame over 64 MiB from the gateway: got %v, want ErrFrameTooLong", err)
+	}
+}
+
+// TestBigCatalogWelcome: a gateway whose catalog has 30,000 ports (10,000
+// services of 3) logs clients in: the welcome, about 1.6 MB, is over the
+// 1 MiB a client may send but within what a gateway may.
+func TestBigCatalogWelcome(t *testing.T) {
+	var svcs []catalog.Resource
+	for i := range 10000 {
+		var ports []catalog.Port
+		for j := range 3 {
+			ports = append(ports, catalog.Port{Name: fmt.Sprintf("p%d", j), Port: uint16(8000 + j), Protocol: catalog.TCP, Targets: []string{"10.0.0.1:80"}})
+		}
+		svcs = append(svcs, catalog.Resource{Kind: catalog.Service, Project: "big", Name: fmt.Sprintf("service-%05d", i), Ports: ports})
+	}
+	cat := catalog.Catalog{Projects: []catalog.Project{{Name: "big", Services: svcs}}}
+	body, _ := json.Marshal(cat.Filter(func(string) bool { return true }))
+	if len(body) <= MaxControlFrame {
+		t.Fatalf("the catalog is %d bytes: make it bigger than 1 MiB for this test", len(body))
+	}
+	addr, fp := exposingGatewayWith(t, "fwd_big", cat)
+	s, err := Dial(context.Background(), addr, &ClientConfig{Token: "fwd_big", Trust: Trust{Fingerprint: fp}})
+	if err != nil {
+		t.Fatalf("login with a %d-byte catalog: %v", len(body), err)
+	}
+	defer s.Close()
+	n := 0
+	for _, r := range s.Catalog().Projects[0].Services {
+		n += len(r.Ports)
+	}
+	if n != 30000 {
+		t.Fatalf("%d ports in the welcome, want 30,000", n)
 	}
 }
 
