@@ -9,8 +9,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,5 +215,77 @@ func TestClientDialsOnlyItsOwnAddress(t *testing.T) {
 	}
 	if known.err != nil || known.body != "local app" || known.id != e.id {
 		t.Errorf("stream for the exposed id: %+v, want the local app's bytes", known)
+	}
+}
+
+// countingObserver counts what the metrics would show.
+type countingObserver struct {
+	NopObserver
+	opened, closed    atomic.Int64
+	toTarget, fromTgt atomic.Int64
+}
+
+func (o *countingObserver) StreamOpened(string) { o.opened.Add(1) }
+func (o *countingObserver) StreamClosed(string) { o.closed.Add(1) }
+func (o *countingObserver) ByteCounters(string) (*atomic.Int64, *atomic.Int64) {
+	return &o.toTarget, &o.fromTgt
+}
+
+// TestExposedRequestsInMetrics: a request through an HTTPS exposure is a
+// stream of the session in the gateway's metrics, with its bytes.
+func TestExposedRequestsInMetrics(t *testing.T) {
+	cert, err := tls.LoadX509KeyPair("../testdata/certs/gateway.pem", "../testdata/certs/gateway.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &countingObserver{}
+	gw := &Gateway{TLS: ServerTLSConfig(cert), Observer: obs, Config: &GatewayConfig{
+		Tokens: []Token{{Name: "t", SHA256: sha256.Sum256([]byte("fwd_m")), Projects: []string{"*"}, Expose: true}},
+		Expose: &ExposeConfig{Domain: "expose.test"},
+	}}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	edge, _ := net.Listen("tcp", "127.0.0.1:0")
+	go gw.Serve(ln)
+	go gw.ServeExposeHTTPS(edge, &tls.Config{Certificates: []tls.Certificate{cert}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	}()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "counted") }))
+	defer app.Close()
+	s, err := Dial(context.Background(), ln.Addr().String(), &ClientConfig{Token: "fwd_m", Trust: Trust{Fingerprint: Fingerprint(cert.Certificate[0])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.Expose(context.Background(), ExposeRequest{LocalAddr: app.Listener.Addr().String(), LocalPort: 1, Name: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(e.Grant.URL)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}, // the test certificate does not name *.expose.test; what is counted is the point here
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, edge.Addr().String())
+		}}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(e.Grant.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "counted" {
+		t.Fatalf("through the exposure: %q", body)
+	}
+	if obs.opened.Load() != 1 || obs.toTarget.Load() == 0 || obs.fromTgt.Load() < int64(len("counted")) {
+		t.Fatalf("metrics: %d streams opened, %d bytes to the app, %d from it; want 1 and both counted", obs.opened.Load(), obs.toTarget.Load(), obs.fromTgt.Load())
+	}
+	e.Close() // the proxy's idle connection to the app goes with the exposure
+	deadline := time.Now().Add(5 * time.Second)
+	for obs.closed.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if obs.closed.Load() != 1 {
+		t.Errorf("%d streams closed after the exposure was withdrawn, want 1", obs.closed.Load())
 	}
 }

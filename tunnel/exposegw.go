@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwd-dev/fwd/internal/leases"
@@ -418,9 +419,7 @@ func (e *exposure) relayTCP(c net.Conn) {
 	}
 	defer st.release()
 	idle := e.g.limits().IdleTimeout
-	e.g.observer().StreamOpened(TransportTLS)
 	relay.PipeWith(tc, st.Stream, e.g.relayOptions(TransportTLS, idle))
-	e.g.observer().StreamClosed(TransportTLS)
 }
 
 func netipAddrPort(s string) (netip.Addr, error) {
@@ -445,6 +444,26 @@ func peerAddr(a net.Addr) netip.Addr {
 type exposedStream struct {
 	*mux.Stream
 	release func()
+	// Bytes to the app and from it, for the metrics, when the stream is
+	// read and written as a net.Conn (the HTTP proxy's connections; TCP
+	// exposures count in their relay).
+	toApp, fromApp *atomic.Int64
+}
+
+func (x *exposedStream) Read(p []byte) (int, error) {
+	n, err := x.Stream.Read(p)
+	if x.fromApp != nil {
+		x.fromApp.Add(int64(n))
+	}
+	return n, err
+}
+
+func (x *exposedStream) Write(p []byte) (int, error) {
+	n, err := x.Stream.Write(p)
+	if x.toApp != nil {
+		x.toApp.Add(int64(n))
+	}
+	return n, err
 }
 
 // Close closes the stream and gives its slot back.
@@ -460,7 +479,14 @@ func (e *exposure) open(ctx context.Context, peer string) (*exposedStream, error
 	if !e.s.tryTakeSlot() {
 		return nil, fmt.Errorf("the session's limit of %d streams is reached", cap(e.s.streams))
 	}
-	release := sync.OnceFunc(func() { <-e.s.streams })
+	// Counted as a stream of the session in the metrics, as the
+	// client's own streams are, while it holds its slot.
+	obs := e.g.observer()
+	obs.StreamOpened(TransportTLS)
+	release := sync.OnceFunc(func() {
+		<-e.s.streams
+		obs.StreamClosed(TransportTLS)
+	})
 	st, err := e.s.mux.OpenStream()
 	if err != nil {
 		release()
@@ -482,7 +508,8 @@ func (e *exposure) open(ctx context.Context, peer string) (*exposedStream, error
 		return nil, err
 	}
 	st.SetReadDeadline(time.Time{})
-	return &exposedStream{Stream: st, release: release}, nil
+	toApp, fromApp := obs.ByteCounters(TransportTLS)
+	return &exposedStream{Stream: st, release: release, toApp: toApp, fromApp: fromApp}, nil
 }
 
 // hostOnly is a Host header's host, in lower case.
