@@ -12,10 +12,13 @@ const (
 	// yet: past it the socket does not take more, so bulk data waits in
 	// the session's writers, where small frames go first (writeLock),
 	// instead of in a send buffer of megabytes that they would queue
-	// behind. A few frames' worth keeps the link busy.
-	notSentLowat = 16 << 10
+	// behind. Two bulk frames' worth keeps the link busy: with 16 KiB
+	// (and a 64 KiB receive buffer) one stream's loopback throughput fell
+	// by a quarter; 128 KiB with 128 KiB costs a few percent and keeps
+	// most of the gain under load (fwdbench, see the commit that set it).
+	notSentLowat = 128 << 10
 	// rcvBufFloor is the smallest receive buffer set on a short path.
-	rcvBufFloor = 64 << 10
+	rcvBufFloor = 128 << 10
 	// fastLink is the link speed a clamped receive buffer must still
 	// carry: 10 Gbit/s, in bytes per µs.
 	fastLink = 1250
