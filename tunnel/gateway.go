@@ -40,20 +40,23 @@ type Gateway struct {
 	// is the one served.
 	live atomic.Pointer[GatewayConfig]
 
-	mu         sync.Mutex
-	listeners  map[net.Listener]struct{}
-	sessions   map[*mux.Session]*session
-	sshConns   map[*sshConn]struct{} // logged-in SSH connections (sshgateway.go)
-	closing    bool
-	draining   atomic.Bool // Shutdown started: new streams are refused
-	wg         sync.WaitGroup
-	next       sync.Map // target round-robin cursors, *atomic.Uint32 per portKey
-	logins     loginLimiter
-	handshakes handshakeGate
-	turned     atomic.Int64 // connections refused at the handshake caps since the last log line
-	turnedLog  atomic.Int64 // when that line was logged, unix ns
-	exposes    exposeHub    // published local ports (exposegw.go)
-	edges      []*http.Server
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*mux.Session]*session
+	sshConns  map[*sshConn]struct{} // logged-in SSH connections (sshgateway.go)
+	// sshReserved counts SSH logins that proved their key and are not
+	// yet in sshConns: they count in MaxSessions.
+	sshReserved int
+	closing     bool
+	draining    atomic.Bool // Shutdown started: new streams are refused
+	wg          sync.WaitGroup
+	next        sync.Map // target round-robin cursors, *atomic.Uint32 per portKey
+	logins      loginLimiter
+	handshakes  handshakeGate
+	turned      atomic.Int64 // connections refused at the handshake caps since the last log line
+	turnedLog   atomic.Int64 // when that line was logged, unix ns
+	exposes     exposeHub    // published local ports (exposegw.go)
+	edges       []*http.Server
 }
 
 // ErrGatewayClosed is returned by Serve after Shutdown.
@@ -206,7 +209,7 @@ func (g *Gateway) addSession(s *mux.Session, sess *session) error {
 // roomLocked says whether one more session fits under MaxSessions: TLS
 // sessions and SSH connections count alike. g.mu is held.
 func (g *Gateway) roomLocked() error {
-	if max := g.limits().MaxSessions; len(g.sessions)+len(g.sshConns) >= max {
+	if max := g.limits().MaxSessions; len(g.sessions)+len(g.sshConns)+g.sshReserved >= max {
 		return fmt.Errorf("gateway has reached its limit of %d sessions", max)
 	}
 	return nil

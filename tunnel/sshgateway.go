@@ -73,14 +73,14 @@ type sshConn struct {
 // finish within its grace period.
 func (c *sshConn) busy() bool { return len(c.streams) > 0 }
 
+// addSSHConn registers a logged-in connection in the place its login
+// reserved (reserveSession).
 func (g *Gateway) addSSHConn(c *sshConn) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.sshReserved--
 	if g.closing {
 		return ErrGatewayClosed
-	}
-	if err := g.roomLocked(); err != nil {
-		return err
 	}
 	g.sshConns[c] = struct{}{}
 	return nil
@@ -92,11 +92,25 @@ func (g *Gateway) removeSSHConn(c *sshConn) {
 	g.mu.Unlock()
 }
 
-// room says whether one more session fits under MaxSessions now.
-func (g *Gateway) room() error {
+// reserveSession holds a place under MaxSessions for an SSH login that
+// has proved its key, from before its client hears that it is in until
+// its connection is registered (addSSHConn) or its handshake fails
+// (unreserveSession): logins that finish at once cannot all pass the
+// check, and a client that is in is counted before it can dial again.
+func (g *Gateway) reserveSession() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.roomLocked()
+	if err := g.roomLocked(); err != nil {
+		return err
+	}
+	g.sshReserved++
+	return nil
+}
+
+func (g *Gateway) unreserveSession() {
+	g.mu.Lock()
+	g.sshReserved--
+	g.mu.Unlock()
 }
 
 // serveSSHConn serves one connection that entered the handshake gate from
@@ -174,6 +188,9 @@ func (g *Gateway) sshHandshake(raw net.Conn, source string, hostKey ssh.Signer) 
 	a := &sshAuth{g: g, source: source}
 	conn, chans, reqs, err := ssh.NewServerConn(raw, a.config(hostKey))
 	if err != nil {
+		if a.reserved {
+			a.g.unreserveSession()
+		}
 		raw.Close()
 		return nil, nil, nil, failed(a.reason(err), a.failure(err))
 	}
@@ -189,6 +206,9 @@ type sshAuth struct {
 	conn   ssh.ConnMetadata // the connection, once its login has started
 	wait   time.Duration    // throttled: the source must wait this long, and no key is looked at
 	why    []string         // why keys were refused, for the log
+	// reserved: the login holds a place under MaxSessions
+	// (reserveSession), which its connection takes or gives back.
+	reserved bool
 }
 
 func (a *sshAuth) config(hostKey ssh.Signer) *ssh.ServerConfig {
@@ -248,9 +268,13 @@ func (a *sshAuth) publicKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Perm
 // sessions refuses it here, where a banner can still say why.
 func (a *sshAuth) verified(_ ssh.ConnMetadata, _ ssh.PublicKey, perms *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 	a.g.logins.succeeded(a.source)
-	if err := a.g.room(); err != nil {
+	if a.reserved {
+		return perms, nil
+	}
+	if err := a.g.reserveSession(); err != nil {
 		return nil, &ssh.BannerError{Err: err, Message: "fwd gateway: " + err.Error() + "\n"}
 	}
+	a.reserved = true
 	return perms, nil
 }
 

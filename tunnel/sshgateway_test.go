@@ -654,3 +654,37 @@ func waitClosed(t *testing.T, c *ssh.Client) {
 		t.Fatal("ssh connection still open")
 	}
 }
+
+// TestSSHGatewaySessionLimitUnderConcurrentLogins: logins that finish at
+// once do not all pass MaxSessions: each holds its place from the moment
+// its key is verified, before its client hears it is in.
+func TestSSHGatewaySessionLimitUnderConcurrentLogins(t *testing.T) {
+	limits := DefaultLimits()
+	limits.MaxSessions = 2
+	f := startSSHListener(t, limits)
+	var (
+		mu  sync.Mutex
+		ins []*ssh.Client
+		wg  sync.WaitGroup
+	)
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := f.dial("alice", f.alice, nil); err == nil {
+				mu.Lock()
+				ins = append(ins, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range ins {
+			c.Close()
+		}
+	}()
+	if len(ins) != 2 {
+		t.Fatalf("%d of 12 concurrent logins got in under MaxSessions 2", len(ins))
+	}
+}
