@@ -101,9 +101,14 @@ func TestAskOnTerminal(t *testing.T) {
 			line, _ := bufio.NewReader(out).ReadString('\n')
 			if answer == "no" {
 				cmd.Wait()
-				if cmd.ProcessState.ExitCode() != 3 || !strings.Contains(scr.String(), "was not accepted") {
+				if cmd.ProcessState.ExitCode() != 3 {
 					t.Errorf("answered no: exit %d, terminal:\n%s", cmd.ProcessState.ExitCode(), scr.String())
 				}
+				// The refusal was written before the exit, but the reader of
+				// the terminal may not have it yet.
+				waitFor(t, 5*time.Second, "the refusal on the terminal", func() bool {
+					return strings.Contains(scr.String(), "was not accepted")
+				})
 				return
 			}
 			var results []forward.Result
