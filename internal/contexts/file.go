@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 const (
@@ -95,12 +97,12 @@ func decodeConfig(file string, data []byte) (*Config, error) {
 }
 
 func (d *configDecoder) contexts(at *yaml.Node, c *Config) error {
-	n := resolve(at)
-	if isNull(n) {
+	n := yamlnode.Resolve(at)
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		return d.errorf(at, "contexts must be a list of contexts (lines starting with -), not %s: write it as a list", describe(n))
+		return d.errorf(at, "contexts must be a list of contexts (lines starting with -), not %s: write it as a list", yamlnode.Describe(n))
 	}
 	for _, item := range n.Content {
 		ctx, err := d.context(item)
@@ -131,7 +133,7 @@ func (d *configDecoder) context(at *yaml.Node) (Context, error) {
 	if err != nil {
 		return ctx, err
 	}
-	if isNull(resolve(at)) || vals["name"] == nil || ctx.Name == "" {
+	if yamlnode.IsNull(yamlnode.Resolve(at)) || vals["name"] == nil || ctx.Name == "" {
 		return ctx, d.errorf(at, "a context has no name: add name: NAME")
 	}
 	if err := d.checkFields(&ctx, vals); err != nil {
@@ -198,12 +200,12 @@ func decodeCredentials(file string, data []byte) (*credentials, error) {
 			if msg := checkName(name.Value); msg != "" {
 				return d.errorf(name, "context name %q %s", name.Value, msg)
 			}
-			v := resolve(tok)
+			v := yamlnode.Resolve(tok)
 			if v.Kind != yaml.ScalarNode {
-				return d.errorf(tok, "the token of %q must be a single value, not %s: write it after %s:", name.Value, describe(v), name.Value)
+				return d.errorf(tok, "the token of %q must be a single value, not %s: write it after %s:", name.Value, yamlnode.Describe(v), name.Value)
 			}
 			s := v.Value
-			if isNull(v) {
+			if yamlnode.IsNull(v) {
 				s = ""
 			}
 			if msg := checkToken(s); msg != "" {

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 // FileError is a config.yaml or credentials.yaml that cannot be read as
@@ -161,47 +163,22 @@ func (d nodes) errorf(n *yaml.Node, format string, args ...any) *FileError {
 	return e
 }
 
-// resolve follows an alias to what it names. yaml.v3 refuses aliases to
-// anchors not yet defined, so the chain ends.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch {
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case isNull(n):
-		return "empty"
-	}
-	return strconv.Quote(n.Value)
-}
-
 // mapping calls each key's function in turn for the mapping at, which is
 // what (e.g. "a context"). An empty value is an empty mapping. Unknown and
 // repeated keys are errors; keys lists the known ones.
 func (d nodes) mapping(at *yaml.Node, what string, keys []string, each func(k, v *yaml.Node) error) error {
-	n := resolve(at)
-	if isNull(n) {
+	n := yamlnode.Resolve(at)
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return d.errorf(at, "%s must be a mapping of %s, not %s: write it as key: value lines", what, strings.Join(keys, ", "), describe(n))
+		return d.errorf(at, "%s must be a mapping of %s, not %s: write it as key: value lines", what, strings.Join(keys, ", "), yamlnode.Describe(n))
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
+		k, v := yamlnode.Resolve(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			return d.errorf(k, "a key must be a word, not %s: write key: value", describe(k))
+			return d.errorf(k, "a key must be a word, not %s: write key: value", yamlnode.Describe(k))
 		}
 		if line, dup := seen[k.Value]; dup {
 			return d.errorf(k, "key %q again (first at line %d): keep one", k.Value, line)
@@ -217,12 +194,12 @@ func (d nodes) mapping(at *yaml.Node, what string, keys []string, each func(k, v
 // scalar returns the text of v, "" if it is empty, and an error if it is a
 // mapping or a list: every value of both files is one word.
 func (d nodes) scalar(key string, at *yaml.Node) (string, error) {
-	v := resolve(at)
+	v := yamlnode.Resolve(at)
 	switch {
-	case isNull(v):
+	case yamlnode.IsNull(v):
 		return "", nil
 	case v.Kind != yaml.ScalarNode:
-		return "", d.errorf(at, "%s must be a single value, not %s: write %s: VALUE", key, describe(v), key)
+		return "", d.errorf(at, "%s must be a single value, not %s: write %s: VALUE", key, yamlnode.Describe(v), key)
 	}
 	return v.Value, nil
 }

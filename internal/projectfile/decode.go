@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 // portExample ends messages that tell how to write a port.
@@ -39,7 +41,7 @@ func parse(path string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root == nil || isNull(resolve(root)) {
+	if root == nil || yamlnode.IsNull(yamlnode.Resolve(root)) {
 		return nil, d.errorf(nil, "the project file is empty: add ports: with a port under it, like %s", portExample)
 	}
 	return d.file(root)
@@ -131,43 +133,18 @@ func firstBadLine(data []byte, from int) int {
 	return lo
 }
 
-// resolve follows an alias to what it names; yaml.v3 refuses aliases to
-// anchors not yet defined, so the chain ends.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch {
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case isNull(n):
-		return "empty"
-	}
-	return strconv.Quote(n.Value)
-}
-
 // mapping calls each for every key of the mapping n, which is what (e.g.
 // "a port"), refusing keys that are not words, merge keys and repeated
 // keys, which yaml.v3 lets through into nodes.
 func (d decoder) mapping(n *yaml.Node, what string, each func(k, v *yaml.Node) error) error {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
+		k, v := yamlnode.Resolve(n.Content[i]), n.Content[i+1]
 		if k.ShortTag() == "!!merge" {
 			return d.errorf(k, "merge keys (<<) are not supported: write the keys out")
 		}
-		if k.Kind != yaml.ScalarNode || isNull(k) {
-			return d.errorf(k, "a key in %s is %s: keys are words like local_port", what, describe(k))
+		if k.Kind != yaml.ScalarNode || yamlnode.IsNull(k) {
+			return d.errorf(k, "a key in %s is %s: keys are words like local_port", what, yamlnode.Describe(k))
 		}
 		if line, dup := seen[k.Value]; dup {
 			return d.errorf(k, "duplicate key %q in %s (first at line %d): remove one", k.Value, what, line)
@@ -181,9 +158,9 @@ func (d decoder) mapping(n *yaml.Node, what string, each func(k, v *yaml.Node) e
 }
 
 func (d decoder) file(at *yaml.Node) (*File, error) {
-	root := resolve(at)
+	root := yamlnode.Resolve(at)
 	if root.Kind != yaml.MappingNode {
-		return nil, d.errorf(at, "the project file must be a mapping with ports:, not %s: start it with ports: and list the ports under it, like %s", describe(root), portExample)
+		return nil, d.errorf(at, "the project file must be a mapping with ports:, not %s: start it with ports: and list the ports under it, like %s", yamlnode.Describe(root), portExample)
 	}
 	f := &File{Path: d.path}
 	found := false
@@ -215,9 +192,9 @@ func (d decoder) unknownTopKey(k *yaml.Node) error {
 }
 
 func (d decoder) ports(key, at *yaml.Node, out *[]Port) error {
-	n := resolve(at)
+	n := yamlnode.Resolve(at)
 	switch {
-	case isNull(n):
+	case yamlnode.IsNull(n):
 		// The empty value sits past the end of the key's line: point at
 		// the key instead.
 		return d.errorf(key, "ports is empty: add a port under it, like %s", portExample)
@@ -226,7 +203,7 @@ func (d decoder) ports(key, at *yaml.Node, out *[]Port) error {
 	case n.Kind == yaml.MappingNode:
 		return d.errorf(at, "ports must be a list, not a mapping: start each port with \"- \", like %s", portExample)
 	case n.Kind != yaml.SequenceNode:
-		return d.errorf(at, "ports must be a list of ports, not %s: write each port under it, like %s", describe(n), portExample)
+		return d.errorf(at, "ports must be a list of ports, not %s: write each port under it, like %s", yamlnode.Describe(n), portExample)
 	}
 	firstPort := map[uint16]*yaml.Node{}
 	firstName := map[string]*yaml.Node{}
@@ -256,14 +233,14 @@ type portNodes struct{ localPort, name *yaml.Node }
 func (d decoder) port(at *yaml.Node) (Port, portNodes, error) {
 	var p Port
 	var pos portNodes
-	n := resolve(at)
+	n := yamlnode.Resolve(at)
 	switch {
-	case isNull(n):
+	case yamlnode.IsNull(n):
 		return p, pos, d.errorf(at, "this port is empty: write it as %s", portExample)
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
 		return p, pos, d.errorf(at, "a port must be a mapping of keys, not the number %s: write \"- local_port: %s\"", n.Value, n.Value)
 	case n.Kind != yaml.MappingNode:
-		return p, pos, d.errorf(at, "a port must be a mapping of keys, not %s: write it as %s", describe(n), portExample)
+		return p, pos, d.errorf(at, "a port must be a mapping of keys, not %s: write it as %s", yamlnode.Describe(n), portExample)
 	}
 	var authKey *yaml.Node
 	err := d.mapping(n, "a port", func(k, v *yaml.Node) (err error) {
@@ -299,7 +276,7 @@ func (d decoder) port(at *yaml.Node) (Port, portNodes, error) {
 }
 
 func (d decoder) localPort(at *yaml.Node) (uint16, error) {
-	n := resolve(at)
+	n := yamlnode.Resolve(at)
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && digits.MatchString(n.Value) {
 		// Too long for an int64, so yaml.v3 calls it a float; still a
 		// whole number, only a far too large one.
@@ -312,7 +289,7 @@ func (d decoder) localPort(at *yaml.Node) (uint16, error) {
 				hint = "write the number without quotes"
 			}
 		}
-		return 0, d.errorf(at, "local_port must be a whole number, not %s: %s", describe(n), hint)
+		return 0, d.errorf(at, "local_port must be a whole number, not %s: %s", yamlnode.Describe(n), hint)
 	}
 	var i int64
 	if err := n.Decode(&i); err != nil || i < 1 || i > 65535 {
@@ -322,22 +299,22 @@ func (d decoder) localPort(at *yaml.Node) (uint16, error) {
 }
 
 func (d decoder) boolean(at *yaml.Node, key string) (bool, error) {
-	n := resolve(at)
+	n := yamlnode.Resolve(at)
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		return false, d.errorf(at, "%s must be true or false, not %s: write %s: true, or remove it for false", key, describe(n), key)
+		return false, d.errorf(at, "%s must be true or false, not %s: write %s: true, or remove it for false", key, yamlnode.Describe(n), key)
 	}
 	return b, nil
 }
 
 // scalar returns the text of a single value; what names it in messages.
 func (d decoder) scalar(at *yaml.Node, what, fix string) (string, error) {
-	n := resolve(at)
+	n := yamlnode.Resolve(at)
 	switch {
-	case isNull(n) || n.Kind == yaml.ScalarNode && n.Value == "":
+	case yamlnode.IsNull(n) || n.Kind == yaml.ScalarNode && n.Value == "":
 		return "", d.errorf(at, "%s is empty: %s", what, fix)
 	case n.Kind != yaml.ScalarNode:
-		return "", d.errorf(at, "%s must be a single value, not %s: %s", what, describe(n), fix)
+		return "", d.errorf(at, "%s must be a single value, not %s: %s", what, yamlnode.Describe(n), fix)
 	}
 	return n.Value, nil
 }
@@ -424,7 +401,7 @@ func (d decoder) auth(at *yaml.Node) (string, error) {
 func suggest(key string, keys []string) string {
 	best, bestDist := "", 3
 	for _, k := range keys {
-		if dist := editDistance(strings.ToLower(key), k); dist < bestDist {
+		if dist := yamlnode.EditDistance(strings.ToLower(key), k); dist < bestDist {
 			best, bestDist = k, dist
 		}
 	}
@@ -435,28 +412,4 @@ func suggest(key string, keys []string) string {
 		return fmt.Sprintf("the only key here is %s", keys[0])
 	}
 	return "the keys here are " + strings.Join(keys[:len(keys)-1], ", ") + " and " + keys[len(keys)-1]
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
@@ -37,7 +38,7 @@ func LoadCatalog(path string) (*CatalogFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if root == nil || isNull(root) {
+	if root == nil || yamlnode.IsNull(root) {
 		return nil, &Error{File: path, Line: 1, Msg: "the catalog file is empty: it needs projects:, as in gateway.yaml"}
 	}
 	dir := filepath.Dir(path)

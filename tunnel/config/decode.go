@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 	"github.com/fwd-dev/fwd/tunnel"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
@@ -67,25 +68,6 @@ func (d *decoder) record(path string, n *yaml.Node) {
 	}
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "empty"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "something else"
-}
-
 // field is a key a mapping may have.
 type field struct {
 	key    string
@@ -120,11 +102,11 @@ func (d *decoder) eachKey(at *yaml.Node, what, path, example, wordLike string, e
 	if err != nil {
 		return err
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return d.errorf(at, nil, "%s must be a mapping of keys, like %s, not %s", what, example, describe(n))
+		return d.errorf(at, nil, "%s must be a mapping of keys, like %s, not %s", what, example, yamlnode.Describe(n))
 	}
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -137,7 +119,7 @@ func (d *decoder) eachKey(at *yaml.Node, what, path, example, wordLike string, e
 			return d.errorf(k, nil, "merge keys (<<) are not supported: write the keys out")
 		}
 		if k.Kind != yaml.ScalarNode {
-			return d.errorf(k, nil, "a key in %s is %s: keys must be plain words like %s", what, describe(k), wordLike)
+			return d.errorf(k, nil, "a key in %s is %s: keys must be plain words like %s", what, yamlnode.Describe(k), wordLike)
 		}
 		if first, ok := seen[k.Value]; ok {
 			return d.errorf(k, nil, "duplicate key %q in %s (first at line %d): remove one", k.Value, what, first.Line)
@@ -198,7 +180,7 @@ func suggest(key string, fields []field) string {
 	keys := make([]string, len(fields))
 	for i, f := range fields {
 		keys[i] = f.key
-		dist := editDistance(strings.ToLower(key), f.key)
+		dist := yamlnode.EditDistance(strings.ToLower(key), f.key)
 		if dist < bestDist {
 			best, bestDist = f.key, dist
 		}
@@ -209,30 +191,6 @@ func suggest(key string, fields []field) string {
 	return "expected one of " + strings.Join(keys, ", ")
 }
 
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 // list decodes the list n by calling item for each element. A null n is an
 // empty list.
 func (d *decoder) list(at *yaml.Node, key, path, example string, item func(i int, v *yaml.Node, path string) error) error {
@@ -240,7 +198,7 @@ func (d *decoder) list(at *yaml.Node, key, path, example string, item func(i int
 	if err != nil {
 		return err
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
@@ -266,9 +224,9 @@ func (d *decoder) str(at *yaml.Node, what string) (string, error) {
 		return "", err
 	}
 	if n.Kind != yaml.ScalarNode {
-		return "", d.errorf(at, nil, "%s must be a single value, not %s", what, describe(n))
+		return "", d.errorf(at, nil, "%s must be a single value, not %s", what, yamlnode.Describe(n))
 	}
-	if isNull(n) {
+	if yamlnode.IsNull(n) {
 		return "", nil
 	}
 	return n.Value, nil
@@ -293,7 +251,7 @@ func (d *decoder) integer(at *yaml.Node, what string) (int64, error) {
 		return 0, err
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		return 0, d.errorf(at, nil, "%s must be a whole number, not %s", what, describe(n))
+		return 0, d.errorf(at, nil, "%s must be a whole number, not %s", what, yamlnode.Describe(n))
 	}
 	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
@@ -308,8 +266,8 @@ func (d *decoder) duration(at *yaml.Node, what string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		return 0, d.errorf(at, nil, "%s must be a duration like 5s, not %s", what, describe(n))
+	if n.Kind != yaml.ScalarNode || yamlnode.IsNull(n) {
+		return 0, d.errorf(at, nil, "%s must be a duration like 5s, not %s", what, yamlnode.Describe(n))
 	}
 	t, err := time.ParseDuration(n.Value)
 	if err != nil {
@@ -323,7 +281,7 @@ func (d *decoder) duration(at *yaml.Node, what string) (time.Duration, error) {
 }
 
 func (d *decoder) config(root *yaml.Node, c *Config) error {
-	if root == nil || isNull(root) {
+	if root == nil || yamlnode.IsNull(root) {
 		return &Error{File: d.file, Line: 1, Msg: "the config is empty: it needs at least tokens: and projects:"}
 	}
 	d.record("", root)

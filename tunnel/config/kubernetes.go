@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 	"github.com/fwd-dev/fwd/tunnel/catalog"
 )
 
@@ -101,11 +102,11 @@ func (d *decoder) boolean(at *yaml.Node, what string) (bool, error) {
 		return false, err
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-		return false, d.errorf(at, nil, "%s must be true or false, not %s", what, describe(n))
+		return false, d.errorf(at, nil, "%s must be true or false, not %s", what, yamlnode.Describe(n))
 	}
 	v, err := strconv.ParseBool(strings.ToLower(n.Value))
 	if err != nil {
-		return false, d.errorf(at, err, "%s must be true or false, not %s", what, describe(n))
+		return false, d.errorf(at, err, "%s must be true or false, not %s", what, yamlnode.Describe(n))
 	}
 	return v, nil
 }
