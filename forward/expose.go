@@ -85,6 +85,13 @@ func (x Exposure) withDefaults() Exposure {
 	return x
 }
 
+// Check reports the first thing wrong with x (with its defaults), in
+// words for the user, before any gateway is asked.
+func (x Exposure) Check() error {
+	req := x.withDefaults().request()
+	return req.Check()
+}
+
 func (x Exposure) request() tunnel.ExposeRequest {
 	return tunnel.ExposeRequest{LocalAddr: x.LocalAddr, LocalPort: x.LocalPort, Name: x.Name, PortName: x.PortName, Project: x.Project,
 		TCP: x.TCP, RemotePort: x.RemotePort, Symmetric: x.Symmetric, Auth: x.Auth, AllowIPs: x.AllowIPs, RateLimit: x.RateLimit}
@@ -101,8 +108,7 @@ func (c *Client) Expose(ctx context.Context, exposures ...Exposure) ([]ExposeRes
 	}
 	for i := range exposures {
 		exposures[i] = exposures[i].withDefaults()
-		req := exposures[i].request()
-		if err := req.Check(); err != nil {
+		if err := exposures[i].Check(); err != nil {
 			return nil, fmt.Errorf("forward: expose port %d: %w", exposures[i].LocalPort, err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,8 +53,7 @@ func (g *Gateway) edgeServer(h http.Handler) *http.Server {
 	if c := g.config().Expose; c != nil {
 		idle = c.withDefaults().IdleTimeout
 	}
-	return &http.Server{Handler: h, ReadHeaderTimeout: edgeHeaderTimeout, IdleTimeout: idle,
-		ErrorLog: nil, MaxHeaderBytes: 64 << 10}
+	return &http.Server{Handler: h, ReadHeaderTimeout: edgeHeaderTimeout, IdleTimeout: idle, MaxHeaderBytes: 64 << 10}
 }
 
 func (g *Gateway) runEdge(srv *http.Server, ln net.Listener, serve func() error) error {
@@ -99,11 +97,7 @@ func (g *Gateway) redirect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fwd: not an exposure's address", http.StatusNotFound)
 		return
 	}
-	target := "https://" + host
-	if p := cfg.HTTPSPort; p != 0 && p != 443 {
-		target += ":" + strconv.Itoa(p)
-	}
-	http.Redirect(w, r, target+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	http.Redirect(w, r, cfg.origin(host)+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }
 
 // serveEdge routes one public request to its exposure, after the checks
@@ -119,8 +113,7 @@ func (g *Gateway) serveEdge(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("fwd: nothing is exposed at %s: the URL is wrong, or its fwd expose has stopped", host), http.StatusNotFound)
 		return
 	}
-	peer, err := netipAddrPort(r.RemoteAddr)
-	if err != nil || !allowed(e.allow, peer) {
+	if !allowed(e.allow, peerIP(r.RemoteAddr)) {
 		http.Error(w, "fwd: your address may not reach this exposure", http.StatusForbidden)
 		return
 	}
@@ -178,7 +171,6 @@ func (g *Gateway) proxyFor(e *exposure, cfg *ExposeConfig) http.Handler {
 			return h1.RoundTrip(r)
 		}),
 		FlushInterval: -1, // stream what the app sends as it sends it
-		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return // the public client went away

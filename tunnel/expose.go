@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -68,6 +69,14 @@ func (c *ExposeConfig) withDefaults() ExposeConfig {
 		out.PublicHost = out.Domain
 	}
 	return out
+}
+
+// origin is the https:// origin of host, with the port when URLs need it.
+func (c *ExposeConfig) origin(host string) string {
+	if c.HTTPSPort != 0 && c.HTTPSPort != 443 {
+		return "https://" + host + ":" + strconv.Itoa(c.HTTPSPort)
+	}
+	return "https://" + host
 }
 
 // ExposeRequest asks the gateway to publish one local port. LocalAddr is

@@ -50,6 +50,7 @@ type exposure struct {
 	allow []netip.Prefix
 	auth  string // hex SHA-256 of user:password, "" for none
 	rate  *bucket
+	store *leases.Store // where its label or port is leased
 	proxy http.Handler
 	ln    net.Listener // TCP: the public listener
 	stop  chan struct{}
@@ -100,24 +101,25 @@ func (g *Gateway) readControlLoop(s *session) {
 				reply = &controlMsg{Type: msgExposeRefused, ID: m.ID, Code: err.Code, Message: err.Message}
 				s.log.Info("expose refused", "name", m.Expose.Name, "reason", err.Message)
 			}
-			s.send.Lock()
-			s.control.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			werr := writeControl(s.control, reply)
-			s.send.Unlock()
-			if werr != nil {
+			if s.reply(reply) != nil {
 				return
 			}
 		case msgUnexpose:
 			g.unexpose(s, m.ID, true)
-			s.send.Lock()
-			s.control.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			werr := writeControl(s.control, &controlMsg{Type: msgUnexposed, ID: m.ID})
-			s.send.Unlock()
-			if werr != nil {
+			if s.reply(&controlMsg{Type: msgUnexposed, ID: m.ID}) != nil {
 				return
 			}
 		}
 	}
+}
+
+// reply sends m on the control stream, in turn with the gateway's other
+// messages to the client (pushes, refusals).
+func (s *session) reply(m *controlMsg) error {
+	s.send.Lock()
+	defer s.send.Unlock()
+	s.control.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return writeControl(s.control, m)
 }
 
 // expose checks and publishes one request of s.
@@ -145,7 +147,7 @@ func (g *Gateway) expose(s *session, id uint32, req ExposeRequest) (*ExposeGrant
 		return nil, &ExposeError{exposeUnavailable, "the gateway cannot keep leases: " + err.Error()}
 	}
 	allow, _ := parseAllow(req.AllowIPs) // checked by Check
-	e := &exposure{id: id, s: s, g: g, req: req, allow: allow, auth: strings.ToLower(req.AuthSHA256), stop: make(chan struct{}),
+	e := &exposure{id: id, s: s, g: g, req: req, allow: allow, auth: strings.ToLower(req.AuthSHA256), stop: make(chan struct{}), store: store,
 		key: exposeKey{key: leases.Key{Owner: who.owner(), Project: req.Project, Name: req.Name}, tcp: req.TCP}}
 	if req.RateLimit > 0 {
 		e.rate = newBucket(req.RateLimit)
@@ -156,15 +158,15 @@ func (g *Gateway) expose(s *session, id uint32, req ExposeRequest) (*ExposeGrant
 	var grant *ExposeGrant
 	var xerr *ExposeError
 	if req.TCP {
-		grant, xerr = g.exposeTCP(e, &cfg, store)
+		grant, xerr = g.exposeTCP(e, &cfg)
 	} else {
-		grant, xerr = g.exposeHTTPS(e, &cfg, store)
+		grant, xerr = g.exposeHTTPS(e, &cfg)
 	}
 	if xerr != nil {
 		g.exposes.remove(e)
 		return nil, xerr
 	}
-	go e.renew(store, cfg.LeaseTTL)
+	go e.renew(cfg.LeaseTTL)
 	s.log.Info("exposed", "name", req.Name, "url", grant.URL, "tcp", grant.TCPAddr, "open", req.Open())
 	return grant, nil
 }
@@ -251,9 +253,7 @@ func (g *Gateway) unexpose(s *session, id uint32, released bool) {
 	}
 	e.close()
 	if released && e.req.TCP {
-		if store, err := g.exposes.leaseStore(g.config().Expose); err == nil {
-			store.ReleasePort(e.key.key)
-		}
+		e.store.ReleasePort(e.key.key)
 	}
 	s.log.Info("exposure withdrawn", "name", e.req.Name)
 }
@@ -287,7 +287,7 @@ func (e *exposure) close() {
 }
 
 // renew keeps e's leases from expiring while it is live.
-func (e *exposure) renew(store *leases.Store, ttl time.Duration) {
+func (e *exposure) renew(ttl time.Duration) {
 	t := time.NewTicker(max(ttl/4, time.Second))
 	defer t.Stop()
 	for {
@@ -296,17 +296,17 @@ func (e *exposure) renew(store *leases.Store, ttl time.Duration) {
 			return
 		case now := <-t.C:
 			if e.req.TCP {
-				store.RenewPort(e.key.key, now)
+				e.store.RenewPort(e.key.key, now)
 			} else {
-				store.Label(e.key.key, now)
+				e.store.Label(e.key.key, now)
 			}
 		}
 	}
 }
 
 // exposeHTTPS leases e's label and routes its host name to it.
-func (g *Gateway) exposeHTTPS(e *exposure, cfg *ExposeConfig, store *leases.Store) (*ExposeGrant, *ExposeError) {
-	label, err := store.Label(e.key.key, time.Now())
+func (g *Gateway) exposeHTTPS(e *exposure, cfg *ExposeConfig) (*ExposeGrant, *ExposeError) {
+	label, err := e.store.Label(e.key.key, time.Now())
 	if err != nil {
 		return nil, &ExposeError{exposeUnavailable, "the gateway cannot keep leases: " + err.Error()}
 	}
@@ -317,15 +317,11 @@ func (g *Gateway) exposeHTTPS(e *exposure, cfg *ExposeConfig, store *leases.Stor
 	host := strings.ToLower(portName + "--" + e.req.Name + "--" + label + "." + cfg.Domain)
 	e.proxy = g.proxyFor(e, cfg)
 	g.exposes.setHost(e, host)
-	url := "https://" + host
-	if cfg.HTTPSPort != 0 && cfg.HTTPSPort != 443 {
-		url += ":" + strconv.Itoa(cfg.HTTPSPort)
-	}
-	return &ExposeGrant{URL: url}, nil
+	return &ExposeGrant{URL: cfg.origin(host)}, nil
 }
 
 // exposeTCP leases a public port for e and listens on it.
-func (g *Gateway) exposeTCP(e *exposure, cfg *ExposeConfig, store *leases.Store) (*ExposeGrant, *ExposeError) {
+func (g *Gateway) exposeTCP(e *exposure, cfg *ExposeConfig) (*ExposeGrant, *ExposeError) {
 	want := e.req.RemotePort
 	if e.req.Symmetric {
 		want = e.req.LocalPort
@@ -340,7 +336,7 @@ func (g *Gateway) exposeTCP(e *exposure, cfg *ExposeConfig, store *leases.Store)
 		held = ln
 		return true
 	}
-	port, err := store.Port(e.key.key, leases.PortRequest{Lo: lo, Hi: hi, Want: want, Free: free}, time.Now())
+	port, err := e.store.Port(e.key.key, leases.PortRequest{Lo: lo, Hi: hi, Want: want, Free: free}, time.Now())
 	if err != nil {
 		if held != nil {
 			held.Close()
@@ -400,8 +396,7 @@ func (e *exposure) serveTCP() {
 }
 
 func (e *exposure) relayTCP(c net.Conn) {
-	peer := peerAddr(c.RemoteAddr())
-	if !allowed(e.allow, peer) {
+	if !allowed(e.allow, peerIP(c.RemoteAddr().String())) {
 		c.Close()
 		e.s.log.Info("public connection refused: address not allowed", "name", e.req.Name, "from", c.RemoteAddr().String())
 		return
@@ -422,17 +417,10 @@ func (e *exposure) relayTCP(c net.Conn) {
 	relay.PipeWith(tc, st.Stream, e.g.relayOptions(TransportTLS, idle))
 }
 
-func netipAddrPort(s string) (netip.Addr, error) {
-	ap, err := netip.ParseAddrPort(s)
-	return ap.Addr().Unmap(), err
-}
-
-func peerAddr(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return ip.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(a.String())
+// peerIP is the address of a connection's peer ("ip:port"), the zero
+// Addr if it has none.
+func peerIP(addr string) netip.Addr {
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return netip.Addr{}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fwd-dev/fwd/forward"
-	"github.com/fwd-dev/fwd/tunnel"
 )
 
 // exposeOptions are the flags of fwd expose.
@@ -96,22 +95,22 @@ func (o *exposeOptions) complete(cmd *cobra.Command, args []string) error {
 	return o.conn.complete()
 }
 
-// exposures are what the flags ask for.
+// exposure is one port as the flags that apply to every exposure ask.
+func (o *exposeOptions) exposure(port uint16) forward.Exposure {
+	return forward.Exposure{LocalPort: port, PortName: o.portName, Project: o.conn.project, TCP: o.tcp,
+		Auth: o.auth, AllowIPs: o.allowIPs, RateLimit: o.rateLimit}
+}
+
+// exposures are the ports named on the command line.
 func (o *exposeOptions) exposures() ([]forward.Exposure, error) {
 	var out []forward.Exposure
 	for _, p := range o.ports {
-		out = append(out, forward.Exposure{LocalPort: p, Name: o.name, PortName: o.portName, Project: o.conn.project,
-			TCP: o.tcp, RemotePort: o.remotePort, Symmetric: o.symmetric, Auth: o.auth, AllowIPs: o.allowIPs, RateLimit: o.rateLimit})
-	}
-	for i := range out {
-		req := tunnel.ExposeRequest{LocalPort: out[i].LocalPort, Name: out[i].Name, PortName: out[i].PortName, TCP: out[i].TCP,
-			RemotePort: out[i].RemotePort, Symmetric: out[i].Symmetric, Auth: out[i].Auth, AllowIPs: out[i].AllowIPs, RateLimit: out[i].RateLimit}
-		if req.Name == "" {
-			req.Name = "port-" + strconv.Itoa(int(req.LocalPort))
+		x := o.exposure(p)
+		x.Name, x.RemotePort, x.Symmetric = o.name, o.remotePort, o.symmetric
+		if err := x.Check(); err != nil {
+			return nil, usageErrorf("port %d: %s", p, err)
 		}
-		if err := req.Check(); err != nil {
-			return nil, usageErrorf("port %d: %s", req.LocalPort, err)
-		}
+		out = append(out, x)
 	}
 	return out, nil
 }

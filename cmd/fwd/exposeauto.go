@@ -33,10 +33,13 @@ func projectFileExposures(o *exposeOptions) ([]forward.Exposure, error) {
 // fromFile is one port of the project file, with the flags that apply
 // to every exposure.
 func (o *exposeOptions) fromFile(p projectfile.Port) forward.Exposure {
-	x := forward.Exposure{LocalPort: p.LocalPort, Name: p.Name, Project: o.conn.project, TCP: p.TCP, Auth: p.Auth,
-		AllowIPs: o.allowIPs, RateLimit: o.rateLimit, PortName: o.portName}
-	if x.Auth == "" && !x.TCP {
-		x.Auth = o.auth
+	x := o.exposure(p.LocalPort)
+	x.Name, x.TCP = p.Name, p.TCP
+	switch {
+	case p.Auth != "":
+		x.Auth = p.Auth
+	case p.TCP:
+		x.Auth = "" // basic auth guards HTTPS exposures only
 	}
 	return x
 }
@@ -105,7 +108,7 @@ func (a *autoExposer) event(e portwatch.Event) {
 		}
 		return
 	}
-	x := forward.Exposure{LocalPort: port, Project: a.o.conn.project, PortName: a.o.portName, Auth: a.o.auth, AllowIPs: a.o.allowIPs, RateLimit: a.o.rateLimit, TCP: a.o.tcp}
+	x := a.o.exposure(port)
 	if listed {
 		x = a.o.fromFile(fp)
 	}

@@ -248,25 +248,12 @@ func (b *benchRun) hugeRound(ctx context.Context) error {
 	if b.ssh == nil {
 		return fmt.Errorf("needs the sshd of ssh -L, which did not start")
 	}
-	sshd := b.ssh.sshd
-	dir := filepath.Join(b.tmp, "huge")
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+	env, argv, logPath, err := b.viaClient("huge", bigProject, bigCatalog(hugeServices, b.target.Addr()))
+	if err != nil {
 		return err
 	}
-	known := fmt.Sprintf("[127.0.0.1]:%d %s\n", sshd.Port, sshd.HostKey)
-	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known), 0o600); err != nil {
-		return err
-	}
-	catalog := filepath.Join(dir, "catalog.yaml")
-	if err := os.WriteFile(catalog, []byte(bigCatalog(hugeServices, b.target.Addr())), 0o600); err != nil {
-		return err
-	}
-	env := []string{"HOME=" + home, "SSH_AUTH_SOCK="}
-	url := fmt.Sprintf("ssh://%s@127.0.0.1:%d", sshd.User, sshd.Port)
 	start := time.Now()
-	p, line, err := startReady("huge-client", filepath.Join(dir, "fwd.log"), env, b.fwd.bin, "all", "--project", bigProject,
-		"--via", url, "--catalog", catalog, "--ssh-key", sshd.ClientKey, "--skipHostnames", "--output", "json")
+	p, line, err := startReady("huge-client", logPath, env, argv...)
 	ready := time.Since(start)
 	if err != nil {
 		return err

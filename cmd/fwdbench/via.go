@@ -20,24 +20,11 @@ func (b *benchRun) setupVia() error {
 	if b.ssh == nil {
 		return errors.New("needs the sshd of ssh -L, which did not start")
 	}
-	sshd := b.ssh.sshd
-	dir := filepath.Join(b.tmp, "via")
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+	env, argv, logPath, err := b.viaClient("via", benchProject, viaCatalog(b.target.Addr()))
+	if err != nil {
 		return err
 	}
-	known := fmt.Sprintf("[127.0.0.1]:%d %s\n", sshd.Port, sshd.HostKey)
-	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known), 0o600); err != nil {
-		return err
-	}
-	catalog := filepath.Join(dir, "catalog.yaml")
-	if err := os.WriteFile(catalog, []byte(viaCatalog(b.target.Addr())), 0o600); err != nil {
-		return err
-	}
-	env := []string{"HOME=" + home, "SSH_AUTH_SOCK="}
-	url := fmt.Sprintf("ssh://%s@127.0.0.1:%d", sshd.User, sshd.Port)
-	p, line, err := startReady("fwd-via", filepath.Join(dir, "fwd.log"), env, b.fwd.bin, "all", "--project", benchProject,
-		"--via", url, "--catalog", catalog, "--ssh-key", sshd.ClientKey, "--skipHostnames", "--output", "json")
+	p, line, err := startReady("fwd-via", logPath, env, argv...)
 	if err != nil {
 		return err
 	}
@@ -46,9 +33,34 @@ func (b *benchRun) setupVia() error {
 	if err != nil {
 		return fmt.Errorf("%w; its log:\n%s", err, p.LogTail())
 	}
-	b.progress("fwd --via ssh: sshd %s, forward %s", sshd.Addr, addr)
+	b.progress("fwd --via ssh: sshd %s, forward %s", b.ssh.sshd.Addr, addr)
 	b.peers = append(b.peers, peer{name: peerVia, addr: addr})
 	return nil
+}
+
+// viaClient prepares fwd all --project project --via ssh:// through
+// ssh -L's sshd, with catalog as its catalog file, in b.tmp/dir: a HOME of
+// its own that holds only that sshd's known_hosts line, and no ssh-agent
+// (the key is the one ssh -L logs in with). It returns the client's
+// environment, argv and log path, for startReady.
+func (b *benchRun) viaClient(dir, project, catalog string) (env, argv []string, logPath string, err error) {
+	sshd := b.ssh.sshd
+	dir = filepath.Join(b.tmp, dir)
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		return nil, nil, "", err
+	}
+	known := fmt.Sprintf("[127.0.0.1]:%d %s\n", sshd.Port, sshd.HostKey)
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known), 0o600); err != nil {
+		return nil, nil, "", err
+	}
+	file := filepath.Join(dir, "catalog.yaml")
+	if err := os.WriteFile(file, []byte(catalog), 0o600); err != nil {
+		return nil, nil, "", err
+	}
+	url := fmt.Sprintf("ssh://%s@127.0.0.1:%d", sshd.User, sshd.Port)
+	argv = []string{b.fwd.bin, "all", "--project", project, "--via", url, "--catalog", file, "--ssh-key", sshd.ClientKey, "--skipHostnames", "--output", "json"}
+	return []string{"HOME=" + home, "SSH_AUTH_SOCK="}, argv, filepath.Join(dir, "fwd.log"), nil
 }
 
 // viaCatalog is the catalog file of the bench project for fwd --via: an

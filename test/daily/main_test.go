@@ -5,7 +5,6 @@
 package daily_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,17 +19,7 @@ import (
 // fwdBin is the fwd binary TestMain builds.
 var fwdBin string
 
-func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "daily:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fwdtest.RunWithFwd(m, &fwdBin)) }
 
 // shell is one developer's environment: a home, config and runtime
 // directories of its own, and the variables every fwd it starts gets.

@@ -22,17 +22,7 @@ import (
 
 var fwdBin string
 
-func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "expose:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fwdtest.RunWithFwd(m, &fwdBin)) }
 
 // startExpose runs the real fwd expose with args against gw, JSON output.
 func startExpose(t *testing.T, gw *fwdtest.Gateway, args ...string) *fwdtest.Process {

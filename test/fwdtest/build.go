@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // BuildFwd builds the fwd command into a new temporary directory and
@@ -23,4 +24,18 @@ func BuildFwd() (bin string, remove func(), err error) {
 		return "", nil, fmt.Errorf("fwdtest: building fwd: %w", err)
 	}
 	return bin, func() { os.RemoveAll(dir) }, nil
+}
+
+// RunWithFwd is a TestMain for packages that drive the real binary: it
+// builds fwd, sets *bin to its path, runs the tests and removes the binary,
+// returning the exit code for os.Exit.
+func RunWithFwd(m *testing.M, bin *string) int {
+	path, remove, err := BuildFwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer remove()
+	*bin = path
+	return m.Run()
 }

@@ -8,12 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/fwd-dev/fwd/tunnel"
@@ -72,24 +70,6 @@ func ExposeCertificate(domain string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("fwdtest: sign expose certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: nil}, nil
-}
-
-// WriteExposeCertificate writes ExposeCertificate(domain) as PEM files in
-// dir, for a gateway started from a config file.
-func WriteExposeCertificate(dir, domain string) (certFile, keyFile string, err error) {
-	cert, err := ExposeCertificate(domain)
-	if err != nil {
-		return "", "", err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		return "", "", err
-	}
-	certFile, keyFile = dir+"/expose.crt", dir+"/expose.key"
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
 
 // serveEdge starts the gateway's edge listeners, on the addresses they

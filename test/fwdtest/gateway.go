@@ -163,10 +163,7 @@ func (g *Gateway) Restart(cat catalog.Catalog) error {
 // Reload serves cat from now on without a restart, as a reloaded config
 // file does: connected clients get it pushed (tunnel.Gateway.Reload).
 func (g *Gateway) Reload(cat catalog.Catalog) {
-	cfg := *g.Config
-	cfg.Catalog = cat
-	g.Config = &cfg
-	g.gw.Reload(&cfg)
+	g.ReloadWith(func(cfg *tunnel.GatewayConfig) { cfg.Catalog = cat })
 }
 
 // ReloadWith serves the config as mod changes it from now on, as a

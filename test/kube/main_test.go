@@ -33,13 +33,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kube:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
+	code := fwdtest.RunWithFwd(m, &fwdBin)
 	if kube != nil {
 		if err := kube.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "kube: stopping the API server:", err)
@@ -48,7 +42,6 @@ func TestMain(m *testing.M) {
 	if kubeDir != "" {
 		os.RemoveAll(kubeDir)
 	}
-	remove()
 	os.Exit(code)
 }
 

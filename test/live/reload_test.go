@@ -22,17 +22,7 @@ import (
 
 var fwdBin string
 
-func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "live:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fwdtest.RunWithFwd(m, &fwdBin)) }
 
 // world is a gateway config file in a directory of its own, the token it
 // accepts and an echo target every service points at.

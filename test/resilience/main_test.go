@@ -46,15 +46,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(echoHelperEnv) == "1" {
 		os.Exit(runEchoHelper())
 	}
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "resilience:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
+	os.Exit(fwdtest.RunWithFwd(m, &fwdBin))
 }
 
 // runEchoHelper is the echo server mode of the test binary. It exits by

@@ -33,17 +33,7 @@ import (
 // fwdBin is the fwd binary TestMain builds.
 var fwdBin string
 
-func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sshgateway:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fwdtest.RunWithFwd(m, &fwdBin)) }
 
 // world is one gateway's surroundings: its config directory, alice's key
 // pair (made by ssh-keygen), a real echo target in her project shop, and

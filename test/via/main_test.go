@@ -26,17 +26,7 @@ import (
 // fwdBin is the fwd binary TestMain builds.
 var fwdBin string
 
-func TestMain(m *testing.M) {
-	bin, remove, err := fwdtest.BuildFwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "via:", err)
-		os.Exit(1)
-	}
-	fwdBin = bin
-	code := m.Run()
-	remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(fwdtest.RunWithFwd(m, &fwdBin)) }
 
 // startSSHD runs an sshd for the test, taking clientKey if it is set
 // (the one key of a user's ~/.ssh); it is closed when the test ends.

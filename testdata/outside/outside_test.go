@@ -39,21 +39,11 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestGatewayAndClientFromTheAPI builds a gateway in code, with a catalog
-// and a token, serves it on loopback, and forwards an addon through it
-// with a forward.Client.
-func TestGatewayAndClientFromTheAPI(t *testing.T) {
-	token, err := tunnel.NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := catalog.Resource{Kind: catalog.Addon, Project: "shop", Name: "db",
-		Ports: []catalog.Port{{Name: "postgres", Port: 25499, Protocol: catalog.TCP, Targets: []string{echoServer(t)}}}}
-	cfg := &tunnel.GatewayConfig{
-		Tokens:  []tunnel.Token{{Name: "outsider", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"shop"}}},
-		Catalog: catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Addons: []catalog.Resource{db}}}},
-		Limits:  tunnel.DefaultLimits(),
-	}
+// serveGateway serves cfg on loopback with a self-signed certificate made
+// for it, until the test ends; it returns the address and the
+// certificate's fingerprint, for clients to pin.
+func serveGateway(t *testing.T, cfg *tunnel.GatewayConfig) (addr, fingerprint string) {
+	t.Helper()
 	certPEM, keyPEM, err := tunnel.GenerateCertificate()
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +63,30 @@ func TestGatewayAndClientFromTheAPI(t *testing.T) {
 		defer cancel()
 		gw.Shutdown(ctx)
 	})
+	return ln.Addr().String(), tunnel.Fingerprint(cert.Certificate[0])
+}
+
+// TestGatewayAndClientFromTheAPI builds a gateway in code, with a catalog
+// and a token, serves it on loopback, and forwards an addon through it
+// with a forward.Client.
+func TestGatewayAndClientFromTheAPI(t *testing.T) {
+	token, err := tunnel.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := catalog.Resource{Kind: catalog.Addon, Project: "shop", Name: "db",
+		Ports: []catalog.Port{{Name: "postgres", Port: 25499, Protocol: catalog.TCP, Targets: []string{echoServer(t)}}}}
+	cfg := &tunnel.GatewayConfig{
+		Tokens:  []tunnel.Token{{Name: "outsider", SHA256: sha256.Sum256([]byte(token)), Projects: []string{"shop"}}},
+		Catalog: catalog.Catalog{Projects: []catalog.Project{{Name: "shop", Addons: []catalog.Resource{db}}}},
+		Limits:  tunnel.DefaultLimits(),
+	}
+	addr, fingerprint := serveGateway(t, cfg)
 
 	client, err := forward.New(forward.Options{
-		Gateway:       ln.Addr().String(),
+		Gateway:       addr,
 		Token:         token,
-		Trust:         tunnel.Trust{Fingerprint: tunnel.Fingerprint(cert.Certificate[0])},
+		Trust:         tunnel.Trust{Fingerprint: fingerprint},
 		SkipHostnames: true,
 	})
 	if err != nil {
@@ -126,27 +135,9 @@ func TestExposeFromTheAPI(t *testing.T) {
 		Expose: &tunnel.ExposeConfig{Domain: "outside.test", TCPPorts: [2]uint16{26150, 26159}, TCPHost: "127.0.0.4", PublicHost: "127.0.0.4"},
 		Limits: tunnel.DefaultLimits(),
 	}
-	certPEM, keyPEM, err := tunnel.GenerateCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := &tunnel.Gateway{Config: cfg, TLS: tunnel.ServerTLSConfig(cert)}
-	go gw.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
-	})
-	client, err := forward.New(forward.Options{Gateway: ln.Addr().String(), Token: token,
-		Trust: tunnel.Trust{Fingerprint: tunnel.Fingerprint(cert.Certificate[0])}, SkipHostnames: true})
+	addr, fingerprint := serveGateway(t, cfg)
+	client, err := forward.New(forward.Options{Gateway: addr, Token: token,
+		Trust: tunnel.Trust{Fingerprint: fingerprint}, SkipHostnames: true})
 	if err != nil {
 		t.Fatal(err)
 	}
