@@ -22,13 +22,17 @@ import (
 // credentials, or did not answer within 30 s ("kubernetes: cannot list
 // services in shop: ...: give the gateway's account get, list and watch
 // ..."). Services the catalog cannot take are left out and logged.
+var klogOnce sync.Once
+
 func startKubeCatalog(ctx context.Context, cfg *config.Config, log *slog.Logger, apply func(catalog.Catalog)) (started bool, err error) {
 	k := cfg.Kubernetes
 	if k == nil {
 		return false, nil
 	}
 	// client-go logs through klog: into the gateway's log, in its format.
-	klog.SetSlogLogger(log)
+	// klog's logger is one per process, read by informers that may still
+	// run (a test's earlier gateway), so it is set once.
+	klogOnce.Do(func() { klog.SetSlogLogger(log) })
 	suffixes := cfg.HostnameSuffixes
 	src, err := kubecatalog.New(kubecatalog.Config{
 		Kubeconfig:    k.Kubeconfig,
