@@ -77,8 +77,9 @@ type Session struct {
 	// open flags of streams (synPending, ackPending) are guarded by it too,
 	// so that the first frame written for a stream is the one carrying
 	// them.
-	wmu  writeLock
-	wbuf []byte // control frames being written, under wmu
+	wmu   writeLock
+	wbuf  []byte    // control frames being written, under wmu
+	sendQ sendQueue // the socket's send queue, under wmu
 
 	// The control writer's queue is bounded whatever the peer does: one
 	// pending entry per stream (window update deltas merged, or an RST),
@@ -167,7 +168,7 @@ func newSession(conn net.Conn, client bool, cfg *Config) *Session {
 		s.nextID = 1
 	}
 	s.acceptCh = make(chan *Stream, s.cfg.AcceptBacklog)
-	tuneSocket(conn)
+	s.sendQ = tuneSocket(conn)
 	go s.recvLoop()
 	go s.ctlLoop()
 	go s.keepAlive()
@@ -344,6 +345,9 @@ func (s *Session) write(st *Stream, frame []byte) error {
 	reset, err := s.flushCtlLocked()
 	if err == nil {
 		if st != nil {
+			if frame[1] == typeData {
+				s.sendQ.noteData(st, len(frame)-HeaderSize)
+			}
 			if f := st.openFlagsLocked(); f != 0 {
 				binary.BigEndian.PutUint16(frame[2:4], binary.BigEndian.Uint16(frame[2:4])|f)
 			}

@@ -4,4 +4,4 @@ package mux
 
 import "net"
 
-func tuneSocket(net.Conn) {}
+func tuneSocket(net.Conn) sendQueue { return sendQueue{} }

@@ -36,6 +36,12 @@ type Stream struct {
 
 	peer bool // opened by the peer; set before the stream is shared
 
+	// bulkAt is when the stream last wrote a big frame or passed
+	// bulkBytes (see sendQueue); 0 if never. counted is what it wrote since
+	// countFrom. All three under s.wmu.
+	bulkAt, countFrom time.Duration
+	counted           int
+
 	// Pending control frames, under s.ctlMu (see Session.queueStreamCtl).
 	ctlQueued bool
 	ctlRST    bool
