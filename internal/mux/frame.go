@@ -11,9 +11,10 @@
 //   - Small frames go first: a writer of a frame up to 16 KiB (control
 //     frames, interactive data) waits for at most the one write under way,
 //     never behind every bulk writer of the session (writeLock). On Linux
-//     the TCP socket keeps little queued (TCP_NOTSENT_LOWAT, and a receive
-//     buffer sized for a short path's round trip), so the order the
-//     session picks is the order on the wire.
+//     the TCP socket keeps little queued (a receive buffer sized for a
+//     short path's round trip, and TCP_NOTSENT_LOWAT cut to 16 KiB while
+//     interactive and bulk frames share the session: sendQueue), so the
+//     order the session picks is the order on the wire.
 //   - The receive loop hands a stream's data to a Sink (Stream.Push): it
 //     writes straight into the destination socket without blocking, and
 //     only when the socket is full does a goroutine take over until the
