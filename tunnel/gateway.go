@@ -323,15 +323,18 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	})
 	binding := func() ([]byte, error) { return sessionBinding(conn.ConnectionState(), *servedCert) }
 	sess, err := g.login(ctx, ms, control, source, binding)
-	loggedIn()
 	if err != nil {
+		lingerAfterRefusal(ms) // holding the source's handshake slot
+		loggedIn()
 		log.Info("login failed", "err", err)
 		g.observer().LoginFailed(TransportTLS, loginReason(err))
 		return
 	}
+	loggedIn()
 	// Register before welcoming: a client told it is in must be in.
 	if err := g.addSession(ms, sess); err != nil {
 		sess.refuse(codeLimit, err.Error())
+		lingerAfterRefusal(ms)
 		log.Warn("session refused", "err", err)
 		g.sessionRefused(TransportTLS, err)
 		return
@@ -355,6 +358,24 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	defer g.dropExposures(sess)
 	wait()
 	log.Info("session ended", "err", ms.Err())
+}
+
+// refusalLinger bounds how long a refused client may take to hang up.
+const refusalLinger = time.Second
+
+// lingerAfterRefusal waits, up to refusalLinger, for a refused client to
+// read why and hang up first, the session's receive loop reading what it
+// still sends. Closing at once, with its next frames (a ping, a window
+// update) unread, makes the kernel answer them with a reset, which can
+// reach the client before it has read the refusal: it would then be told
+// that the session closed instead of why it was refused.
+func lingerAfterRefusal(ms *mux.Session) {
+	t := time.NewTimer(refusalLinger)
+	defer t.Stop()
+	select {
+	case <-ms.CloseChan():
+	case <-t.C:
+	}
 }
 
 // clientCatalog is the catalog who may see, without targets, with the
