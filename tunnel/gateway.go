@@ -324,19 +324,21 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	binding := func() ([]byte, error) { return sessionBinding(conn.ConnectionState(), *servedCert) }
 	sess, err := g.login(ctx, ms, control, source, binding)
 	if err != nil {
-		lingerAfterRefusal(ms) // holding the source's handshake slot
-		loggedIn()
+		// Counted first: the client may look at the metrics as soon as it
+		// has read its refusal.
 		log.Info("login failed", "err", err)
 		g.observer().LoginFailed(TransportTLS, loginReason(err))
+		lingerAfterRefusal(ms) // holding the source's handshake slot
+		loggedIn()
 		return
 	}
 	loggedIn()
 	// Register before welcoming: a client told it is in must be in.
 	if err := g.addSession(ms, sess); err != nil {
 		sess.refuse(codeLimit, err.Error())
-		lingerAfterRefusal(ms)
 		log.Warn("session refused", "err", err)
 		g.sessionRefused(TransportTLS, err)
+		lingerAfterRefusal(ms)
 		return
 	}
 	defer g.removeSession(ms)

@@ -212,6 +212,15 @@ func (k *Kube) startEtcd(ctx context.Context, bin string, clientPort, peerPort i
 		if p.LogContains("address already in use") {
 			return false, errPortInUse
 		}
+		// Only its own log says the port is this etcd's: the health check
+		// alone would take another test's etcd that won the port (its
+		// API server then shared one etcd with ours, and neither got
+		// ready: "Too large resource version").
+		// etcd 3.4 words it so; 3.5 logs JSON with the address.
+		if !p.LogContains("serving insecure client requests on 127.0.0.1:"+strconv.Itoa(clientPort),
+			`"address":"127.0.0.1:`+strconv.Itoa(clientPort)+`"`) {
+			return false, nil
+		}
 		resp, err := hc.Get(client + "/health")
 		if err != nil {
 			return false, nil
