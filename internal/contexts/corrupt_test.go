@@ -28,6 +28,8 @@ var corruptConfigs = []struct {
 	{"syntax error, bad indent", "contexts:\n  - name: a\n    gateway: h:1\n   project: x\n", 4, 0, "invalid YAML"},
 	{"syntax error, tab", "contexts:\n\t- name: a\n", 2, 0, "invalid YAML"},
 	{"control character", "current: \"a\x01\"\n", 1, 12, "invalid YAML"},
+	{"lone carriage return", "contexts:\r\n  - name: a\r    gatway: h:1\r\n", 2, 12, "a line ends with a carriage return without a line feed"},
+	{"line separator", "current: a\u2028contexts: []\n", 1, 11, "U+2028"},
 	{"second document", "current: a\n---\ncurrent: b\n", 2, 1, "second YAML document"},
 	{"unknown key", "contexts:\n  - name: a\n    gatway: h:1\n", 3, 5, `unknown key "gatway"`},
 	{"unknown top key", "curent: a\n", 1, 1, `unknown key "curent"`},

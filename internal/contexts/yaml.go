@@ -48,6 +48,11 @@ func (d nodes) parseYAML(data []byte) (root *yaml.Node, err error) {
 			root, err = nil, d.errorf(nil, "invalid YAML (%v): fix it", r)
 		}
 	}()
+	if off, what := yamlnode.OddLineBreak(data); off >= 0 {
+		e := d.errorf(nil, "a line ends with %s: save the file with LF line endings", what)
+		e.Line, e.Column = yamlnode.LineCol(data, off)
+		return nil, e
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
@@ -127,9 +132,7 @@ func locate(data []byte, msg string) (line, col int) {
 	if off < 0 {
 		return 1, 0
 	}
-	before := data[:off]
-	start := bytes.LastIndexByte(before, '\n') + 1
-	return bytes.Count(before, []byte("\n")) + 1, utf8.RuneCount(before[start:]) + 1
+	return yamlnode.LineCol(data, off)
 }
 
 // badCharacter returns the offset of the first byte YAML refuses: one that

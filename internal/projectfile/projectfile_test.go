@@ -166,6 +166,8 @@ func TestErrors(t *testing.T) {
 
 		// YAML itself.
 		{"ports:\n\t- local_port: 1\n", `fwd.yaml:2:1: a tab indents this line, and YAML allows only spaces: indent with spaces`},
+		{"ports:\r  - local_port: 1\r", `fwd.yaml:1:7: a line ends with a carriage return without a line feed (an old Mac line ending): save the file with LF (or CR LF) line endings`},
+		{"ports:\n  - local_port: 1\u0085", `fwd.yaml:2:18: a line ends with a next-line character (U+0085): save the file with LF (or CR LF) line endings`},
 		{"ports:\n  - local_port: 1\n   name: x\n", `fwd.yaml:3: invalid YAML (did not find expected '-' indicator): fix this line`},
 		{"ports:\n  - local_port: 1\n    name: \"web\n", `fwd.yaml:3: invalid YAML (found unexpected end of stream): fix this line`},
 		{"ports:\n  - local_port: 1\n---\nports:\n  - local_port: 2\n",
@@ -265,6 +267,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("ports:\n  - local_port: \"1\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("ports:\r  - local_port: 1\r    name: \"web\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := parse("fwd.yaml", data)
 		if err != nil {

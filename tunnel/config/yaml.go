@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 // parseYAML parses data as one YAML document and returns its root node, nil
@@ -23,6 +25,9 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 			root, err = nil, &Error{File: name, Line: 1, Msg: fmt.Sprintf("invalid YAML: %v", r)}
 		}
 	}()
+	if err := lineBreakError(name, data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -44,6 +49,19 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 		return nil, nil
 	}
 	return doc.Content[0], nil
+}
+
+// lineBreakError refuses a line break other than LF and CR LF, after which
+// yaml.v3 would count lines differently from the user's editor and from
+// this package (see yamlnode.OddLineBreak).
+func lineBreakError(name string, data []byte) *Error {
+	off, what := yamlnode.OddLineBreak(data)
+	if off < 0 {
+		return nil
+	}
+	line, col := yamlnode.LineCol(data, off)
+	return &Error{File: name, Line: line, Column: col,
+		Msg: "a line ends with " + what + ": save the file with LF (or CR LF) line endings"}
 }
 
 var yamlLine = regexp.MustCompile(`^line ([0-9]+): (.*)$`)
@@ -89,7 +107,7 @@ func syntaxError(name string, data []byte, err error) *Error {
 // at line (0 if it gave none). The column is 0 where it cannot be told.
 func place(data []byte, msg string, line int) (int, int) {
 	if off := offset(data, msg, line); off >= 0 {
-		return lineCol(data, off)
+		return yamlnode.LineCol(data, off)
 	}
 	if strings.Contains(msg, "tab character") {
 		// yaml.v3 names the line where the enclosing block starts.
@@ -137,7 +155,7 @@ func agreed(data []byte, off, line int) int {
 	if off < 0 {
 		return -1
 	}
-	if l, _ := lineCol(data, off); line == 0 || l == line || l == 1 {
+	if l, _ := yamlnode.LineCol(data, off); line == 0 || l == line || l == 1 {
 		return off
 	}
 	return -1
@@ -246,7 +264,7 @@ func firstTab(data []byte, line int) int {
 }
 
 // lineText returns the 1-based line of data, without a byte order mark, as
-// lineCol counts columns.
+// yamlnode.LineCol counts columns.
 func lineText(data []byte, line int) string {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	for i := 1; i < line; i++ {

@@ -38,6 +38,13 @@ func TestSyntaxErrorColumns(t *testing.T) {
 		// its column, so each further dash is a level.
 		{"deep nesting of blocks", tokens + "projects:\n" + strings.Repeat("- ", maxDepth+1) + "\n", 6, 1 + 2*maxDepth, "nest less deeply"},
 		{"NUL byte", tokens + "listen: 127.0.0.1:7443\x00\n", 5, 23, "remove the control character"},
+		{"old Mac line endings", tokens + "projects:\r  - name: a\r    0: x\r", 5, 10, "save the file with LF (or CR LF) line endings"},
+		{"a lone carriage return among CR LF", tokens + "listen: :1\r\nprojects: []\r", 6, 13, "a carriage return without a line feed"},
+		{"carriage return at the end", tokens + "projects: []\r", 5, 13, "carriage return"},
+		{"next-line character", tokens + "listen: :1\u0085projects: []\n", 5, 11, "U+0085"},
+		{"line separator", "\uFEFFlisten: :1\u2028\n", 1, 11, "U+2028"},
+		{"paragraph separator in a comment", tokens + "# a\u2029b\nprojects: []\n", 5, 4, "U+2029"},
+		{"carriage return after a control character", tokens + "listen: \x01\r", 5, 9, "remove the control character"},
 		{"binary file", "\x89PNG\r\n\x1a\n\x00\x00", 1, 1, "save the file as UTF-8"},
 		{"control character", tokens + "listen: \"a\x01b\"\n", 5, 11, "remove the control character"},
 		{"control character after a multi-byte one", tokens + "listen: \"é\x01\"\n", 5, 11, "remove the control character"},

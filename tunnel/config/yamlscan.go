@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"unicode/utf8"
 )
 
 // yaml.v3 reports a syntax error with a line only, and for one that starts on
@@ -297,17 +296,4 @@ func (s *yamlScanner) blankAt(j int) bool {
 
 func (s *yamlScanner) flowIndicatorAt(j int) bool {
 	return j < len(s.data) && bytes.IndexByte([]byte(",[]{}"), s.data[j]) >= 0
-}
-
-// lineCol returns the 1-based line and column of the byte at off, the column
-// in characters as editors count them (a byte that is not UTF-8 counts as
-// one; a byte order mark, which editors hide, as none).
-func lineCol(data []byte, off int) (line, col int) {
-	off = max(min(off, len(data)), 0)
-	start := bytes.LastIndexByte(data[:off], '\n') + 1
-	col = 1 + utf8.RuneCount(data[start:off])
-	if start == 0 && bytes.HasPrefix(data[:off], []byte("\uFEFF")) {
-		col--
-	}
-	return 1 + bytes.Count(data[:off], []byte("\n")), col
 }
