@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 // FuzzDecodeConfig: whatever the bytes of config.yaml, decoding gives a
@@ -18,6 +20,7 @@ func FuzzDecodeConfig(f *testing.F) {
 	f.Add([]byte("current: a\ncontexts:\n  - name: a\n    gateway: h:1\n    project: shop\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeConfig("config.yaml", data)
+		data = yamlnode.UTF8(data) // the text the error counts in
 		if err != nil {
 			var fe *FileError
 			if !errors.As(err, &fe) || fe.Line < 1 {

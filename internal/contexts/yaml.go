@@ -48,6 +48,7 @@ func (d nodes) parseYAML(data []byte) (root *yaml.Node, err error) {
 			root, err = nil, d.errorf(nil, "invalid YAML (%v): fix it", r)
 		}
 	}()
+	data = yamlnode.UTF8(data)
 	if off, what := yamlnode.OddLineBreak(data); off >= 0 {
 		e := d.errorf(nil, "a line ends with %s: save the file with LF line endings", what)
 		e.Line, e.Column = yamlnode.LineCol(data, off)

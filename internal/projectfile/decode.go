@@ -50,6 +50,7 @@ func parse(path string, data []byte) (*File, error) {
 // document parses data as one YAML document and returns its root, nil for
 // an empty one.
 func (d decoder) document(data []byte) (*yaml.Node, error) {
+	data = yamlnode.UTF8(data)
 	if off, what := yamlnode.OddLineBreak(data); off >= 0 {
 		e := d.errorf(nil, "a line ends with %s: save the file with LF (or CR LF) line endings", what)
 		e.Line, e.Column = yamlnode.LineCol(data, off)

@@ -2,6 +2,8 @@ package yamlnode
 
 import (
 	"bytes"
+	"encoding/binary"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -13,12 +15,9 @@ import (
 // off from the line the user sees; fwd's readers refuse such files rather
 // than point at the wrong line. The search stops, with -1, at the first
 // byte that is not UTF-8 or is a control character other than tab, LF and
-// CR: that file is not text, and yaml.v3's encoding error says so. A UTF-16
-// file (with its byte order mark) is yaml.v3's to decode and gets -1.
+// CR: that file is not text, and yaml.v3's encoding error says so. Give it
+// UTF-8 (see UTF8).
 func OddLineBreak(data []byte) (int, string) {
-	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
-		return -1, ""
-	}
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		switch {
@@ -49,4 +48,33 @@ func LineCol(data []byte, off int) (line, col int) {
 		col--
 	}
 	return 1 + bytes.Count(data[:off], []byte("\n")), col
+}
+
+// UTF8 returns data as UTF-8 text: a UTF-16 file with its byte order mark
+// (as some Windows editors save), decoded, keeping the mark as U+FEFF, and
+// any other data as it is. yaml.v3 would decode UTF-16 itself, but fwd's
+// readers find the place of a problem, and quote its line, in the bytes
+// they hold, which must then be the text yaml.v3 read. A UTF-16 file of an
+// odd length is left as it is, for yaml.v3 to refuse.
+func UTF8(data []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case len(data)%2 != 0:
+		return data
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		order = binary.BigEndian
+	default:
+		return data
+	}
+	units := make([]uint16, len(data)/2)
+	for i := range units {
+		units[i] = order.Uint16(data[2*i:])
+	}
+	out := make([]byte, 0, len(data))
+	for _, r := range utf16.Decode(units) {
+		out = utf8.AppendRune(out, r)
+	}
+	return out
 }

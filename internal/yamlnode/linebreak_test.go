@@ -25,7 +25,7 @@ func TestOddLineBreak(t *testing.T) {
 		{"PS", "# \u2029", 2, "U+2029"},
 		{"not UTF-8 first", "a: \xff\rb", -1, ""},
 		{"control character first", "a: \x01\r", -1, ""},
-		{"UTF-16", string(utf16le), -1, ""},
+		{"UTF-16 read as UTF-8", string(UTF8(utf16le)), 13, "carriage return"},
 	} {
 		off, what := OddLineBreak([]byte(tc.data))
 		if off != tc.off || !strings.Contains(what, tc.what) || (tc.what == "") != (what == "") {
@@ -41,6 +41,27 @@ func TestLineCol(t *testing.T) {
 	} {
 		if line, col := LineCol(data, tc.off); line != tc.line || col != tc.col {
 			t.Errorf("LineCol(%d) = %d:%d, want %d:%d", tc.off, line, col, tc.line, tc.col)
+		}
+	}
+}
+
+func TestUTF8(t *testing.T) {
+	text := "a: \u00e9\U0001F600\r\nb: 2\n"
+	le, be := []byte{0xFF, 0xFE}, []byte{0xFE, 0xFF}
+	for _, c := range utf16.Encode([]rune(text)) {
+		le = append(le, byte(c), byte(c>>8))
+		be = append(be, byte(c>>8), byte(c))
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"UTF-16 LE", string(le), "\uFEFF" + text},
+		{"UTF-16 BE", string(be), "\uFEFF" + text},
+		{"UTF-8", text, text},
+		{"UTF-8 with a mark", "\uFEFF" + text, "\uFEFF" + text},
+		{"odd length", string(le[:len(le)-1]), string(le[:len(le)-1])},
+		{"empty", "", ""},
+	} {
+		if got := string(UTF8([]byte(tc.in))); got != tc.want {
+			t.Errorf("%s: UTF8 = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

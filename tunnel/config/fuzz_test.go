@@ -6,11 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
 // FuzzParse checks that Parse never panics, that every error is one line
-// naming the file and a line (and a column, if any, inside that line), and
+// naming the file and a line (and a column, if any, inside that line, of
+// the text Parse reads: UTF-16 decoded), and
 // that every config it accepts keeps the promises of an accepted config.
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
@@ -29,6 +33,11 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(good))
 	f.Add([]byte(authConfig))
+	utf16le := []byte{0xFF, 0xFE}
+	for _, c := range utf16.Encode([]rune(tokens + "projects:\n  - name: a\n    0: 'x\n")) {
+		utf16le = append(utf16le, byte(c), byte(c>>8))
+	}
+	f.Add(utf16le)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -36,7 +45,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &e) || e.Line < 1 {
 				t.Fatalf("error without a line: %#v", err)
 			}
-			if n := utf8.RuneCountInString(lineText(data, e.Line)); e.Column < 0 || e.Column > n+1 {
+			if n := utf8.RuneCountInString(lineText(yamlnode.UTF8(data), e.Line)); e.Column < 0 || e.Column > n+1 {
 				t.Fatalf("error at column %d of a line of %d characters: %v", e.Column, n, err)
 			}
 			msg := err.Error()

@@ -15,8 +15,8 @@ import (
 	"github.com/fwd-dev/fwd/internal/yamlnode"
 )
 
-// parseYAML parses data as one YAML document and returns its root node, nil
-// if the document is empty.
+// parseYAML parses data (UTF-8, or UTF-16 with a byte order mark) as one
+// YAML document and returns its root node, nil if the document is empty.
 func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 	defer func() {
 		// yaml.v3 reports errors by panicking internally and recovers them
@@ -25,6 +25,7 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 			root, err = nil, &Error{File: name, Line: 1, Msg: fmt.Sprintf("invalid YAML: %v", r)}
 		}
 	}()
+	data = yamlnode.UTF8(data)
 	if err := lineBreakError(name, data); err != nil {
 		return nil, err
 	}
