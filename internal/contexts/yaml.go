@@ -49,8 +49,8 @@ func (d nodes) parseYAML(data []byte) (root *yaml.Node, err error) {
 		}
 	}()
 	data = yamlnode.UTF8(data)
-	if off, what := yamlnode.OddLineBreak(data); off >= 0 {
-		e := d.errorf(nil, "a line ends with %s: save the file with LF line endings", what)
+	if off, msg := yamlnode.OddLineBreak(data); off >= 0 {
+		e := d.errorf(nil, "%s", msg)
 		e.Line, e.Column = yamlnode.LineCol(data, off)
 		return nil, e
 	}

@@ -51,8 +51,8 @@ func parse(path string, data []byte) (*File, error) {
 // an empty one.
 func (d decoder) document(data []byte) (*yaml.Node, error) {
 	data = yamlnode.UTF8(data)
-	if off, what := yamlnode.OddLineBreak(data); off >= 0 {
-		e := d.errorf(nil, "a line ends with %s: save the file with LF (or CR LF) line endings", what)
+	if off, msg := yamlnode.OddLineBreak(data); off >= 0 {
+		e := d.errorf(nil, "%s", msg)
 		e.Line, e.Column = yamlnode.LineCol(data, off)
 		return nil, e
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // OddLineBreak returns the offset of the first line break in data that is
-// neither LF nor CR LF, and what it is (for "a line ends with ..."), or -1.
+// neither LF nor CR LF, with an error's text saying what it is and how to
+// fix it, or -1.
 //
 // yaml.v3 also ends a line at a lone CR, NEL (U+0085), LS (U+2028) and PS
 // (U+2029), where most editors do not, so every line it names after one is
@@ -18,6 +19,14 @@ import (
 // CR: that file is not text, and yaml.v3's encoding error says so. Give it
 // UTF-8 (see UTF8).
 func OddLineBreak(data []byte) (int, string) {
+	if off, what := firstOddLineBreak(data); off >= 0 {
+		return off, "a line ends with " + what + ": save the file with LF (or CR LF) line endings"
+	}
+	return -1, ""
+}
+
+// firstOddLineBreak is OddLineBreak naming only the break.
+func firstOddLineBreak(data []byte) (int, string) {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		switch {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/fwd-dev/fwd/internal/yamlnode"
@@ -33,11 +32,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(good))
 	f.Add([]byte(authConfig))
-	utf16le := []byte{0xFF, 0xFE}
-	for _, c := range utf16.Encode([]rune(tokens + "projects:\n  - name: a\n    0: 'x\n")) {
-		utf16le = append(utf16le, byte(c), byte(c>>8))
-	}
-	f.Add(utf16le)
+	f.Add(utf16Text(tokens+"projects:\n  - name: a\n    0: 'x\n", false))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err != nil {

@@ -56,13 +56,12 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err error) {
 // yaml.v3 would count lines differently from the user's editor and from
 // this package (see yamlnode.OddLineBreak).
 func lineBreakError(name string, data []byte) *Error {
-	off, what := yamlnode.OddLineBreak(data)
+	off, msg := yamlnode.OddLineBreak(data)
 	if off < 0 {
 		return nil
 	}
 	line, col := yamlnode.LineCol(data, off)
-	return &Error{File: name, Line: line, Column: col,
-		Msg: "a line ends with " + what + ": save the file with LF (or CR LF) line endings"}
+	return &Error{File: name, Line: line, Column: col, Msg: msg}
 }
 
 var yamlLine = regexp.MustCompile(`^line ([0-9]+): (.*)$`)

@@ -134,26 +134,12 @@ func TestAgreed(t *testing.T) {
 // TestUTF16 checks that a config saved as UTF-16 (with its byte order mark)
 // reads as its UTF-8 text does, and that its errors name the same places.
 func TestUTF16(t *testing.T) {
-	encode := func(s string, big bool) []byte {
-		out := []byte{0xFF, 0xFE}
-		if big {
-			out = []byte{0xFE, 0xFF}
-		}
-		for _, c := range utf16.Encode([]rune(s)) {
-			if big {
-				out = append(out, byte(c>>8), byte(c))
-			} else {
-				out = append(out, byte(c), byte(c>>8))
-			}
-		}
-		return out
-	}
 	want, err := Parse("good.yaml", []byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, big := range []bool{false, true} {
-		got, err := Parse("good.yaml", encode(good, big))
+		got, err := Parse("good.yaml", utf16Text(good, big))
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("big endian %v: %v, want the config its UTF-8 text gives", big, err)
 		}
@@ -163,10 +149,27 @@ func TestUTF16(t *testing.T) {
 			tokens + "listen: :1\rprojects: []\n",               // an odd line break
 		} {
 			_, utf8Err := Parse("bad.yaml", []byte(bad))
-			_, utf16Err := Parse("bad.yaml", encode(bad, big))
+			_, utf16Err := Parse("bad.yaml", utf16Text(bad, big))
 			if utf8Err == nil || utf16Err == nil || utf8Err.Error() != utf16Err.Error() {
 				t.Errorf("big endian %v: %q gave\n  %v\nas UTF-16, and as UTF-8\n  %v", big, bad, utf16Err, utf8Err)
 			}
 		}
 	}
+}
+
+// utf16Text is s as a UTF-16 file with its byte order mark, big or little
+// endian.
+func utf16Text(s string, big bool) []byte {
+	out := []byte{0xFF, 0xFE}
+	if big {
+		out = []byte{0xFE, 0xFF}
+	}
+	for _, c := range utf16.Encode([]rune(s)) {
+		if big {
+			out = append(out, byte(c>>8), byte(c))
+		} else {
+			out = append(out, byte(c), byte(c>>8))
+		}
+	}
+	return out
 }
