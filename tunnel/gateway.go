@@ -324,10 +324,11 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	binding := func() ([]byte, error) { return sessionBinding(conn.ConnectionState(), *servedCert) }
 	sess, err := g.login(ctx, ms, control, source, binding)
 	if err != nil {
-		// Counted first: the client may look at the metrics as soon as it
-		// has read its refusal.
+		// Counted before the client is told: it may look at the metrics
+		// as soon as it has read its refusal.
 		log.Info("login failed", "err", err)
 		g.observer().LoginFailed(TransportTLS, loginReason(err))
+		sendRefusal(err)
 		lingerAfterRefusal(ms) // holding the source's handshake slot
 		loggedIn()
 		return
@@ -335,9 +336,9 @@ func (g *Gateway) serveConn(raw net.Conn, source string) {
 	loggedIn()
 	// Register before welcoming: a client told it is in must be in.
 	if err := g.addSession(ms, sess); err != nil {
-		sess.refuse(codeLimit, err.Error())
 		log.Warn("session refused", "err", err)
 		g.sessionRefused(TransportTLS, err)
+		sess.refuse(codeLimit, err.Error())
 		lingerAfterRefusal(ms)
 		return
 	}
@@ -451,6 +452,8 @@ type session struct {
 
 	br     *bufio.Reader // the control stream, read after the login too
 	expose bool          // the hello offered featureExpose
+
+	refusal *controlMsg // a failed login's, sent by sendRefusal
 }
 
 func (s *session) principal() principal { return *s.who.Load() }
@@ -488,6 +491,27 @@ func (s *session) refuseMsg(m *controlMsg) {
 	writeControl(s.control, m)
 }
 
+// refuseLogin keeps the refusal of a login for sendRefusal, which sends it
+// once the failure is logged and counted.
+func (s *session) refuseLogin(code, msg string) {
+	s.refusal = &controlMsg{Type: msgError, Code: code, Message: msg}
+}
+
+// loginRefused is login's failure with its reason, carrying what the
+// session will tell the client, if anything.
+func (s *session) loginRefused(reason string, err error) error {
+	return &loginFailure{reason: reason, err: err, refused: s}
+}
+
+// sendRefusal tells the client of a failed login why, if login said
+// anything to tell.
+func sendRefusal(err error) {
+	var f *loginFailure
+	if errors.As(err, &f) && f.refused != nil && f.refused.refusal != nil {
+		f.refused.refuseMsg(f.refused.refusal)
+	}
+}
+
 func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux.Stream, source string, binding func() ([]byte, error)) (*session, error) {
 	var control net.Conn
 	select {
@@ -507,21 +531,21 @@ func (g *Gateway) login(ctx context.Context, ms *mux.Session, opened <-chan *mux
 	}
 	s := &session{control: control, br: br, expose: hasFeature(hello.Features, featureExpose)}
 	if hello.Type != msgHello || hello.Version != Version {
-		s.refuse(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
-		return nil, failed(LoginVersion, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type))
+		s.refuseLogin(codeVersion, fmt.Sprintf("gateway speaks protocol version %d; upgrade fwd on the older side", Version))
+		return nil, s.loginRefused(LoginVersion, fmt.Errorf("hello version %d type %q", hello.Version, hello.Type))
 	}
 	// Charged before the token or key is checked, so that attempts made at
 	// once cannot all be checked before the first failure counts. A source
 	// that must wait is told so, and its token or keys are not looked at.
 	if wait := g.logins.attempt(source); wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
-		s.refuseMsg(&controlMsg{Type: msgError, Code: codeThrottled, RetryAfter: secs,
-			Message: fmt.Sprintf("too many failed logins from %s: try again in %ds", source, secs)})
-		return nil, failed(LoginRateLimited, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs))
+		s.refusal = &controlMsg{Type: msgError, Code: codeThrottled, RetryAfter: secs,
+			Message: fmt.Sprintf("too many failed logins from %s: try again in %ds", source, secs)}
+		return nil, s.loginRefused(LoginRateLimited, fmt.Errorf("too many failed logins from %s: %ds to wait", source, secs))
 	}
 	who, err := g.authenticate(s, hello, br, binding)
 	if err != nil {
-		return nil, failed(credentialsRefused(hello, err), err)
+		return nil, s.loginRefused(credentialsRefused(hello, err), err)
 	}
 	g.logins.succeeded(source)
 	s.who.Store(&who)

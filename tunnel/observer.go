@@ -123,8 +123,9 @@ func (g *Gateway) relayOptions(transport string, idle time.Duration) relay.Optio
 // loginFailure is a failed login's error with its reason for the
 // observer; it prints as the error alone.
 type loginFailure struct {
-	reason string
-	err    error
+	reason  string
+	err     error
+	refused *session // holds the refusal to send, if any (sendRefusal)
 }
 
 func (e *loginFailure) Error() string { return e.err.Error() }

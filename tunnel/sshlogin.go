@@ -86,15 +86,16 @@ func signedData(nonce, binding []byte) []byte {
 }
 
 // authenticate checks a hello's credentials: its token, or its SSH keys by
-// a signed challenge. The refusal is sent from here; the error is for the
-// gateway's log and never holds a token.
+// a signed challenge. The refusal is kept on s (refuseLogin), to be sent
+// once the failure is counted; the error is for the gateway's log and never
+// holds a token.
 func (g *Gateway) authenticate(s *session, hello *controlMsg, br *bufio.Reader, binding func() ([]byte, error)) (principal, error) {
 	if hello.Token == "" && len(hello.SSHKeys) > 0 {
 		return g.authenticateSSH(s, hello.SSHKeys, br, binding)
 	}
 	tok, err := g.config().Authenticate(hello.Token)
 	if err != nil {
-		s.refuse(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
+		s.refuseLogin(codeUnauthorized, "the gateway does not know this token; check --token or FWD_TOKEN")
 		return principal{}, err // the token itself is never logged
 	}
 	return principal{auth: "token", name: tok.Name, projects: tok.Projects, expose: tok.Expose, tokenSum: tok.SHA256}, nil
@@ -104,17 +105,17 @@ func (g *Gateway) authenticate(s *session, hello *controlMsg, br *bufio.Reader, 
 // challenges the client to sign with it and checks the signature.
 func (g *Gateway) authenticateSSH(s *session, offered []string, br *bufio.Reader, binding func() ([]byte, error)) (principal, error) {
 	if len(offered) > maxOfferedKeys {
-		s.refuse(codeSSHRefused, fmt.Sprintf("too many SSH keys offered (%d): offer at most %d, with --ssh-key or fewer keys in ssh-agent", len(offered), maxOfferedKeys))
+		s.refuseLogin(codeSSHRefused, fmt.Sprintf("too many SSH keys offered (%d): offer at most %d, with --ssh-key or fewer keys in ssh-agent", len(offered), maxOfferedKeys))
 		return principal{}, fmt.Errorf("%d SSH keys offered", len(offered))
 	}
 	index, key, user, err := g.pickKey(offered)
 	if err != nil {
-		s.refuse(codeSSHRefused, err.Error())
+		s.refuseLogin(codeSSHRefused, err.Error())
 		return principal{}, err
 	}
 	bind, err := binding()
 	if err != nil {
-		s.refuse(codeSSHRefused, "the gateway could not bind the login to this TLS session")
+		s.refuseLogin(codeSSHRefused, "the gateway could not bind the login to this TLS session")
 		return principal{}, err
 	}
 	nonce := make([]byte, nonceSize)
@@ -127,11 +128,11 @@ func (g *Gateway) authenticateSSH(s *session, offered []string, br *bufio.Reader
 		return principal{}, fmt.Errorf("read signature: %w", err)
 	}
 	if reply.Type != msgSSHSignature {
-		s.refuse(codeSSHRefused, fmt.Sprintf("expected the signed challenge, got a %q message", reply.Type))
+		s.refuseLogin(codeSSHRefused, fmt.Sprintf("expected the signed challenge, got a %q message", reply.Type))
 		return principal{}, fmt.Errorf("%q message instead of a signature", reply.Type)
 	}
 	if err := verifyLogin(key, signedData(nonce, bind), reply.Signature); err != nil {
-		s.refuse(codeSSHRefused, err.Error())
+		s.refuseLogin(codeSSHRefused, err.Error())
 		return principal{}, err
 	}
 	auth := "ssh-key"
